@@ -1,0 +1,50 @@
+"""Verdicts contracts: event and request models, subjects, stream names. No I/O."""
+
+from verdicts.contracts.base import Contract, Event
+from verdicts.contracts.events import (
+    ALL_EVENTS,
+    EVENTS_BY_SUBJECT,
+    BallotCast,
+    Choice,
+    DeadLettered,
+    PagePublished,
+    PanelVerdictUpdated,
+    Provenance,
+    ReviewCompleted,
+    TallyUpdated,
+    ToolAnnounced,
+    ToolUpdated,
+)
+from verdicts.contracts.inference import (
+    InferenceError,
+    InferenceErrorKind,
+    InferenceReply,
+    InferenceRequest,
+    Message,
+)
+from verdicts.contracts.tools import Pricing, PricingModel, Tool
+
+__all__ = [
+    "ALL_EVENTS",
+    "EVENTS_BY_SUBJECT",
+    "BallotCast",
+    "Choice",
+    "Contract",
+    "DeadLettered",
+    "Event",
+    "InferenceError",
+    "InferenceErrorKind",
+    "InferenceReply",
+    "InferenceRequest",
+    "Message",
+    "PagePublished",
+    "PanelVerdictUpdated",
+    "Pricing",
+    "PricingModel",
+    "Provenance",
+    "ReviewCompleted",
+    "TallyUpdated",
+    "Tool",
+    "ToolAnnounced",
+    "ToolUpdated",
+]

@@ -1,0 +1,148 @@
+"""Versioned events of the whole flow. Additive changes stay v1; breaking ones get a v2 type."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from verdicts.contracts import subjects
+from verdicts.contracts.base import Contract, Event
+from verdicts.contracts.tools import Tool
+
+
+class Choice(StrEnum):
+    SHIP = "ship"
+    SKIP = "skip"
+
+
+class ToolAnnounced(Event):
+    SUBJECT: ClassVar[str] = subjects.INGEST_TOOL_ANNOUNCED
+    TYPE: ClassVar[str] = "verdicts.ingest.tool_announced.v1"
+    type: Literal["verdicts.ingest.tool_announced.v1"]
+    tool: Tool
+    version: int = Field(ge=1)
+    content_hash: str
+
+
+class ToolUpdated(Event):
+    SUBJECT: ClassVar[str] = subjects.INGEST_TOOL_UPDATED
+    TYPE: ClassVar[str] = "verdicts.ingest.tool_updated.v1"
+    type: Literal["verdicts.ingest.tool_updated.v1"]
+    tool: Tool
+    version: int = Field(ge=2)
+    previous_version: int = Field(ge=1)
+    content_hash: str
+
+
+class Provenance(Contract):
+    route: str
+    backend: str
+    model: str
+    prompt_template_version: str
+    prompt_sha256: str
+    schema_version: str
+    temperature: float
+    seed: int | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0
+
+
+class ReviewStatus(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ReviewCompleted(Event):
+    SUBJECT: ClassVar[str] = subjects.PANEL_REVIEW_COMPLETED
+    TYPE: ClassVar[str] = "verdicts.panel.review_completed.v1"
+    type: Literal["verdicts.panel.review_completed.v1"]
+    tool_slug: str
+    tool_version: int
+    persona: str
+    status: ReviewStatus
+    verdict: Choice | None = None
+    review: str | None = None
+    key_points: tuple[str, ...] = ()
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    failure_reason: str | None = None
+    provenance: Provenance | None = None
+
+
+class PanelVerdictUpdated(Event):
+    SUBJECT: ClassVar[str] = subjects.PANEL_VERDICT_UPDATED
+    TYPE: ClassVar[str] = "verdicts.panel.verdict_updated.v1"
+    type: Literal["verdicts.panel.verdict_updated.v1"]
+    tool_slug: str
+    tool_version: int
+    ship: int = Field(ge=0)
+    skip: int = Field(ge=0)
+    ship_pct: float | None = Field(default=None, ge=0, le=100)
+    partial: bool = False
+
+
+class BallotCast(Event):
+    SUBJECT: ClassVar[str] = subjects.VOTES_BALLOT_CAST
+    TYPE: ClassVar[str] = "verdicts.votes.ballot_cast.v1"
+    type: Literal["verdicts.votes.ballot_cast.v1"]
+    tool_slug: str
+    choice: Choice
+    voter_id: str
+    nonce: str
+
+
+class Interval(Contract):
+    low: float = Field(ge=0, le=100)
+    high: float = Field(ge=0, le=100)
+
+
+class TallyUpdated(Event):
+    SUBJECT: ClassVar[str] = subjects.VOTES_TALLY_UPDATED
+    TYPE: ClassVar[str] = "verdicts.votes.tally_updated.v1"
+    type: Literal["verdicts.votes.tally_updated.v1"]
+    tool_slug: str
+    ship: int = Field(ge=0)
+    skip: int = Field(ge=0)
+    community_ship_pct: float | None = Field(default=None, ge=0, le=100)
+    interval: Interval | None = None
+    provisional: bool = True
+
+
+class PagePublished(Event):
+    SUBJECT: ClassVar[str] = subjects.RENDER_PAGE_PUBLISHED
+    TYPE: ClassVar[str] = "verdicts.render.page_published.v1"
+    type: Literal["verdicts.render.page_published.v1"]
+    path: str
+    kind: Literal["comparison", "tool", "category", "home", "issue", "feed", "badge", "json"]
+    etag: str
+    bytes: int = Field(ge=0)
+
+
+class DeadLettered(Contract):
+    """What lands on ``deadletter.<subject>``: the original bytes plus why."""
+
+    TYPE: ClassVar[str] = "verdicts.platform.dead_lettered.v1"
+    type: Literal["verdicts.platform.dead_lettered.v1"] = "verdicts.platform.dead_lettered.v1"
+    subject: str
+    consumer: str
+    reason: str
+    deliveries: int
+    original_msg_id: str | None = None
+    payload: str = Field(description="The original message body, decoded as UTF-8 with replacement")
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    ToolAnnounced,
+    ToolUpdated,
+    ReviewCompleted,
+    PanelVerdictUpdated,
+    BallotCast,
+    TallyUpdated,
+    PagePublished,
+)
+
+EVENTS_BY_SUBJECT: dict[str, type[Event]] = {e.SUBJECT: e for e in ALL_EVENTS}

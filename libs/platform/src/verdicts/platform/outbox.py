@@ -1,0 +1,173 @@
+"""Transactional outbox: events written with the change, relayed until NATS acknowledges.
+
+The relay publishes with ``Nats-Msg-Id`` = event id, so a row sent twice (the relay
+died after publishing, before marking it) is stored once by JetStream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from opentelemetry import propagate, trace
+
+from verdicts.contracts import Event
+from verdicts.platform.db import check_schema_name
+from verdicts.platform.telemetry import current_trace_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+EVENT_TYPE_HEADER = "Verdicts-Event-Type"
+
+Publish = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
+"""publish(subject, payload, headers): returns once the stream acknowledged."""
+
+
+def channel(schema: str) -> str:
+    return f"verdicts_outbox_{check_schema_name(schema)}"
+
+
+def event_headers(event: Event) -> dict[str, str]:
+    return {MSG_ID_HEADER: event.event_id, EVENT_TYPE_HEADER: event.type}
+
+
+async def enqueue(conn: asyncpg.Connection, schema: str, event: Event) -> None:
+    """Write ``event`` to the outbox inside the caller's transaction."""
+    headers = {**current_trace_headers(), **event_headers(event)}
+    await conn.execute(
+        f'INSERT INTO "{check_schema_name(schema)}".outbox (event_id, subject, payload, headers) '
+        "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (event_id) DO NOTHING",
+        event.event_id,
+        event.SUBJECT,
+        event.model_dump_json().encode(),
+        json.dumps(headers),
+    )
+    # Delivered on commit only, so a rolled-back event never wakes the relay.
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+
+
+class OutboxRelay:
+    """Publishes unpublished rows in order, retrying with backoff until acknowledged."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        publish: Publish,
+        *,
+        poll_s: float = 1.0,
+        batch_size: int = 200,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.schema = check_schema_name(schema)
+        self.publish = publish
+        self.poll_s = poll_s
+        self.batch_size = batch_size
+        self.max_backoff_s = max_backoff_s
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were acknowledged."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f'SELECT seq, event_id, subject, payload, headers FROM "{self.schema}".outbox '
+                "WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            results = await asyncio.gather(
+                *(self._publish_row(row) for row in rows), return_exceptions=True
+            )
+            done = [row["seq"] for row, res in zip(rows, results, strict=True) if res is None]
+            failed = [
+                (row["seq"], repr(res))
+                for row, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
+            ]
+            if done:
+                await conn.execute(
+                    f'UPDATE "{self.schema}".outbox SET published_at = now(), '
+                    "attempts = attempts + 1 WHERE seq = ANY($1::bigint[])",
+                    done,
+                )
+            if failed:
+                await conn.executemany(
+                    f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2 '
+                    "WHERE seq = $1",
+                    failed,
+                )
+                log.warning(
+                    "outbox publish failed",
+                    extra={"schema": self.schema, "failed": len(failed), "error": failed[0][1]},
+                )
+                if not done:
+                    raise RuntimeError(f"outbox publish failed: {failed[0][1]}")
+            return len(done)
+
+    async def _publish_row(self, row: asyncpg.Record) -> None:
+        headers: dict[str, str] = json.loads(row["headers"])
+        parent = propagate.extract(headers)
+        with tracer.start_as_current_span(
+            f"{row['subject']} outbox relay", context=parent, kind=trace.SpanKind.PRODUCER
+        ):
+            trace_free = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+            await self.publish(row["subject"], bytes(row["payload"]), trace_free)
+
+    async def run(self) -> None:
+        """Relay forever: wake on NOTIFY, poll as a fallback, back off on failure."""
+        listener = await self._listen()
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    moved = await self.relay_once()
+                    backoff = 0.5
+                except (asyncpg.PostgresError, OSError, RuntimeError, TimeoutError) as exc:
+                    log.warning("outbox relay retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(backoff * (1 + random.random()))  # noqa: S311
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                if moved < self.batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        try:
+            conn: asyncpg.Connection = await self.pool.acquire()
+        except (asyncpg.PostgresError, OSError):
+            return None
+
+        def wake(*_: Any) -> None:
+            self._wake.set()
+
+        await conn.add_listener(channel(self.schema), wake)
+        return _Listener(self.pool, conn, wake, channel(self.schema))  # type: ignore[return-value]
+
+
+class _Listener:
+    """Returns the LISTEN connection to the pool on close."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, cb: Callable[..., None], chan: str
+    ) -> None:
+        self.pool, self.conn, self.cb, self.chan = pool, conn, cb, chan
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.conn.remove_listener(self.chan, self.cb)
+        await self.pool.release(self.conn)
