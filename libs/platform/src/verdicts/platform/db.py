@@ -70,7 +70,9 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> 
         migrations += load_migrations(schema, service_dir)
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}")
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}"
+        )
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (

@@ -120,7 +120,9 @@ class OutboxRelay:
         with tracer.start_as_current_span(
             f"{row['subject']} outbox relay", context=parent, kind=trace.SpanKind.PRODUCER
         ):
-            trace_free = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+            trace_free = {
+                k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")
+            }
             await self.publish(row["subject"], bytes(row["payload"]), trace_free)
 
     async def run(self) -> None:

@@ -1,0 +1,138 @@
+"""Broker factory: a FastStream ``NatsBroker`` with tracing and dead-lettering built in."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from faststream import BaseMiddleware
+from faststream._internal.basic_types import AsyncFuncAny
+from faststream.exceptions import HandlerException
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsRouter, PullSub
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.aio.msg import Msg
+from opentelemetry import trace
+
+from verdicts.contracts import DeadLettered
+from verdicts.contracts.subjects import DEAD_LETTER_STREAM, StreamName, dead_letter_subject
+from verdicts.platform.outbox import MSG_ID_HEADER
+from verdicts.platform.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+MAX_REDELIVERY_DELAY_S = 30.0
+
+
+def redelivery_delay(deliveries: int) -> float:
+    """Jittered exponential backoff before the next delivery."""
+    base = min(0.2 * 2 ** (deliveries - 1), MAX_REDELIVERY_DELAY_S)
+    return float(base * (0.5 + random.random()))  # noqa: S311
+
+
+def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMiddleware]:
+    """A failed JetStream message is redelivered with backoff; its last delivery is parked.
+
+    Parking publishes a ``DeadLettered`` record (the original body and the reason)
+    on ``deadletter.<subject>`` and acknowledges the original, so the consumer
+    keeps serving the messages behind it.
+    """
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
+            try:
+                return await call_next(msg)
+            except HandlerException:
+                raise
+            except Exception as exc:
+                raw = msg.raw_message
+                if not isinstance(raw, Msg) or not raw.reply or not raw.reply.startswith("$JS."):
+                    raise
+                deliveries = raw.metadata.num_delivered or 1
+                if deliveries < max_deliver:
+                    log.warning(
+                        "handler failed; will redeliver",
+                        extra={
+                            "subject": raw.subject,
+                            "deliveries": deliveries,
+                            "error": repr(exc),
+                        },
+                    )
+                    await msg.nack(delay=redelivery_delay(deliveries))
+                    return None
+                await park(broker, raw, reason=describe(exc), deliveries=deliveries)
+                await msg.ack()
+                return None
+
+    return DeadLetterMiddleware
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:4000]
+
+
+async def park(broker: NatsBroker, raw: Msg, *, reason: str, deliveries: int) -> None:
+    meta = raw.metadata
+    record = DeadLettered(
+        subject=raw.subject,
+        consumer=meta.consumer or "",
+        reason=reason,
+        deliveries=deliveries,
+        original_msg_id=(raw.headers or {}).get(MSG_ID_HEADER),
+        payload=raw.data.decode("utf-8", errors="replace"),
+    )
+    stream_seq = meta.sequence.stream if meta.sequence else 0
+    await broker.publish(
+        record,
+        dead_letter_subject(raw.subject),
+        headers={MSG_ID_HEADER: f"dlq:{meta.stream}:{stream_seq}", "Verdicts-Reason": reason[:200]},
+        stream=DEAD_LETTER_STREAM.name,
+    )
+    log.error(
+        "message dead-lettered",
+        extra={"subject": raw.subject, "reason": reason, "deliveries": deliveries},
+    )
+
+
+def make_broker(settings: PlatformSettings, *, name: str) -> NatsBroker:
+    broker = NatsBroker(
+        settings.nats_url or "nats://127.0.0.1:4222",
+        name=f"verdicts-{name}",
+        middlewares=[NatsTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],  # type: ignore[arg-type]
+        graceful_timeout=10,
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+    )
+    broker.add_middleware(dead_letter_middleware(broker, settings.max_deliver))
+    return broker
+
+
+def durable_subscriber(
+    router: NatsRouter | NatsBroker,
+    subject: str,
+    *,
+    stream: StreamName,
+    durable: str,
+    settings: PlatformSettings,
+    batch_size: int = 16,
+    **kwargs: Any,
+) -> Callable[..., Any]:
+    """A durable pull consumer with bounded deliveries and explicit acks."""
+    return router.subscriber(  # type: ignore[no-any-return]
+        subject,
+        stream=JStream(stream.name, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+        config=ConsumerConfig(
+            max_deliver=settings.max_deliver,
+            ack_wait=settings.ack_wait_s,
+            max_ack_pending=1000,
+        ),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        **kwargs,
+    )

@@ -1,0 +1,168 @@
+"""One service (or all of them) as a Litestar app owning its broker, pool and loops.
+
+``create_app()`` in each service returns a ``ServiceSpec``; ``build_app`` turns one
+spec (``verdicts run NAME``, one pod) or all of them (``verdicts up``) into an ASGI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from faststream.nats import NatsBroker, NatsRouter
+from litestar import Litestar
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.types import ControllerRouterHandler
+from nats.js.api import PubAck
+
+from verdicts.platform import health
+from verdicts.platform.broker import make_broker
+from verdicts.platform.db import create_pool, migrate
+from verdicts.platform.logs import configure_logging
+from verdicts.platform.outbox import OutboxRelay
+from verdicts.platform.settings import PlatformSettings, platform_settings
+from verdicts.platform.streams import provision_streams
+from verdicts.platform.telemetry import configure_telemetry
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+ReadyCheck = Callable[[], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class ServiceSpec:
+    """What a service brings: its schema, bus handlers, HTTP routes and loops."""
+
+    name: str
+    schema: str
+    router: NatsRouter = field(default_factory=NatsRouter)
+    route_handlers: Sequence[ControllerRouterHandler] = ()
+    migrations: Path | None = None
+    background: Sequence[BackgroundTask] = ()
+    uses_outbox: bool = True
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Live resources shared by the services of one process."""
+
+    settings: PlatformSettings
+    broker: NatsBroker
+    services: Sequence[ServiceSpec]
+    pool: asyncpg.Pool = field(init=False)
+    extra_ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def service_names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    async def publish_to_stream(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> None:
+        """Publish and wait for the JetStream ack (the outbox relay's publisher)."""
+        ack = await self.broker.publish(
+            payload, subject, headers=headers, stream=stream_for(subject)
+        )
+        if not isinstance(ack, PubAck):
+            raise RuntimeError(f"no JetStream ack for {subject}")
+
+
+def stream_for(subject: str) -> str:
+    from verdicts.contracts.subjects import ALL_STREAMS
+
+    for stream in ALL_STREAMS:
+        if any(subject.startswith(s.removesuffix(">")) for s in stream.subjects):
+            return stream.name
+    raise ValueError(f"no stream captures subject {subject!r}")
+
+
+async def start_runtime(runtime: Runtime) -> None:
+    settings = runtime.settings
+    runtime.pool = await create_pool(settings.database_url, max_size=settings.db_pool_max)
+    for spec in runtime.services:
+        await migrate(runtime.pool, spec.schema, spec.migrations)
+    await provision_streams(settings.nats_url, duplicate_window_s=settings.duplicate_window_s)
+    runtime.broker.context.set_global("runtime", runtime)
+    runtime.broker.context.set_global("pool", runtime.pool)
+    await runtime.broker.start()
+    for spec in runtime.services:
+        if spec.uses_outbox:
+            relay = OutboxRelay(
+                runtime.pool, spec.schema, runtime.publish_to_stream, poll_s=settings.outbox_poll_s
+            )
+            runtime.tasks.append(asyncio.create_task(relay.run(), name=f"outbox:{spec.name}"))
+        for task in spec.background:
+            runtime.tasks.append(asyncio.create_task(task(runtime), name=f"{spec.name}:{task}"))
+    log.info("services started", extra={"services": runtime.service_names})
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    runtime.tasks.clear()
+    await runtime.broker.stop()
+    with contextlib.suppress(AttributeError):
+        await asyncio.wait_for(runtime.pool.close(), 10)
+
+
+def build_runtime(
+    specs: Sequence[ServiceSpec], settings: PlatformSettings | None = None
+) -> Runtime:
+    settings = settings or platform_settings()
+    broker = make_broker(settings, name="+".join(s.name for s in specs))
+    for spec in specs:
+        broker.include_router(spec.router)
+    return Runtime(settings=settings, broker=broker, services=specs)
+
+
+def build_app(
+    specs: Sequence[ServiceSpec],
+    settings: PlatformSettings | None = None,
+    *,
+    debug: bool = False,
+) -> Litestar:
+    """The ASGI app for ``specs``; its lifespan starts and stops everything they need."""
+    settings = settings or platform_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    configure_telemetry("verdicts-" + "+".join(s.name for s in specs))
+    runtime = build_runtime(specs, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await start_runtime(runtime)
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    handlers: list[ControllerRouterHandler] = [health.live, health.ready]
+    for spec in specs:
+        handlers.extend(spec.route_handlers)
+    app = Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        plugins=[
+            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
+            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"])),
+        ],
+        debug=debug,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def runtime_of(app: Any) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime

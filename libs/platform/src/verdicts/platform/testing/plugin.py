@@ -1,0 +1,140 @@
+"""pytest harness: the real nats-server, PostgreSQL and llama.cpp, once per run.
+
+Servers start lazily on free ports in a temp dir and stop at the end of the run
+(and with the test process, through the parent-death signal). Each test module
+gets a fresh database and empty streams. Set ``DATABASE_URL`` to use another
+PostgreSQL (module databases are then created there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.js.errors import NotFoundError
+
+from verdicts.contracts.subjects import ALL_STREAMS
+from verdicts.platform.embedded.llama import EmbeddedLlama
+from verdicts.platform.embedded.nats import EmbeddedNats
+from verdicts.platform.embedded.postgres import EmbeddedPostgres
+from verdicts.platform.embedded.process import free_port
+from verdicts.platform.settings import PlatformSettings
+from verdicts.platform.streams import provision_streams
+
+
+@pytest.fixture(scope="session")
+def servers_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="verdicts-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_server(servers_dir: Path) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(servers_dir / "nats", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(servers_dir: Path) -> Iterator[EmbeddedPostgres | None]:
+    if os.environ.get("DATABASE_URL"):
+        yield None
+        return
+    server = EmbeddedPostgres(servers_dir / "postgres", port=free_port(), durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server(servers_dir: Path) -> Iterator[EmbeddedLlama]:
+    server = EmbeddedLlama(servers_dir / "llama", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def _module_db_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
+    return f"t_{base[:40]}_{uuid.uuid4().hex[:8]}"
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def database_url(
+    request: pytest.FixtureRequest, postgres_server: EmbeddedPostgres | None
+) -> AsyncIterator[str]:
+    """A fresh, empty database for this test module."""
+    name = _module_db_name(request)
+    if postgres_server is not None:
+        admin = postgres_server.url("postgres")
+        url = postgres_server.url(name)
+    else:
+        base = os.environ["DATABASE_URL"]
+        admin = base.rsplit("/", 1)[0] + "/postgres"
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+    await _admin(admin, f'CREATE DATABASE "{name}"')
+    yield url
+    await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+async def nats_url(nats_server: EmbeddedNats) -> str:
+    """The session nats-server with every stream emptied for this module."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        for stream in ALL_STREAMS:
+            try:
+                await js.delete_stream(stream.name)
+            except NotFoundError:
+                pass
+    finally:
+        await nc.close()
+    await provision_streams(nats_server.url, duplicate_window_s=120)
+    return nats_server.url
+
+
+@pytest.fixture(scope="module")
+def settings(nats_url: str, database_url: str) -> PlatformSettings:
+    """Platform settings pointing at the harness servers, fast retries for tests."""
+    return PlatformSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        max_deliver=3,
+        ack_wait_s=5,
+        outbox_poll_s=0.2,
+        log_json=False,
+    )
+
+
+async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Await ``predicate()`` (sync or async) until truthy; returns its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
