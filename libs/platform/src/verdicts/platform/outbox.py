@@ -110,9 +110,10 @@ class OutboxRelay:
                     "outbox publish failed",
                     extra={"schema": self.schema, "failed": len(failed), "error": failed[0][1]},
                 )
-                if not done:
-                    raise RuntimeError(f"outbox publish failed: {failed[0][1]}")
-            return len(done)
+        if failed and not done:
+            # Raised after commit so the attempt counts and last_error are kept.
+            raise RuntimeError(f"outbox publish failed: {failed[0][1]}")
+        return len(done)
 
     async def _publish_row(self, row: asyncpg.Record) -> None:
         headers: dict[str, str] = json.loads(row["headers"])
