@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import nats
 import pytest
 from platform_probe import ProbeHappened
@@ -65,13 +64,11 @@ async def test_rolled_back_row_is_never_published_committed_row_always_is(pool, 
     rolled_back = ProbeHappened.create(label="tx-rolled-back")
     committed = ProbeHappened.create(label="tx-committed")
 
-    class Abort(Exception):
-        pass
-
-    with pytest.raises(Abort):
-        async with pool.acquire() as conn, conn.transaction():
-            await enqueue(conn, SCHEMA, rolled_back)
-            raise Abort
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await enqueue(conn, SCHEMA, rolled_back)
+        await tx.rollback()
     async with pool.acquire() as conn, conn.transaction():
         await enqueue(conn, SCHEMA, committed)
 
@@ -106,7 +103,9 @@ async def test_relay_retries_until_nats_acknowledges(pool, js):
         task.cancel()
     assert attempts == 3
     assert await stored_event_ids(js, "retry-") == [event.event_id]
-    row = await pool.fetchrow(f"SELECT attempts, last_error FROM {SCHEMA}.outbox WHERE event_id = $1", event.event_id)
+    row = await pool.fetchrow(
+        f"SELECT attempts, last_error FROM {SCHEMA}.outbox WHERE event_id = $1", event.event_id
+    )
     assert row["attempts"] == 3
     assert "nats unavailable" in row["last_error"]
 

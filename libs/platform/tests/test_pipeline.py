@@ -9,13 +9,12 @@ import asyncpg
 import nats
 import pytest
 from litestar.testing import AsyncTestClient
+from platform_probe import PROBE_SUBJECT, ProbeHappened, probe_service
 
 from verdicts.contracts import DeadLettered
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, INGEST_STREAM, dead_letter_subject
 from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually
-
-from platform_probe import PROBE_SUBJECT, ProbeHappened, probe_service
 
 pytestmark = pytest.mark.integration
 

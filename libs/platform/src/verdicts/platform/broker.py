@@ -12,7 +12,7 @@ from faststream._internal.basic_types import AsyncFuncAny
 from faststream.exceptions import HandlerException
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsRouter, PullSub
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, NatsRouter, PullSub
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -61,7 +61,10 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
                             "error": repr(exc),
                         },
                     )
-                    await msg.nack(delay=redelivery_delay(deliveries))
+                    if isinstance(msg, NatsMessage):
+                        await msg.nack(delay=redelivery_delay(deliveries))
+                    else:
+                        await msg.nack()
                     return None
                 await park(broker, raw, reason=describe(exc), deliveries=deliveries)
                 await msg.ack()
@@ -102,7 +105,7 @@ def make_broker(settings: PlatformSettings, *, name: str) -> NatsBroker:
     broker = NatsBroker(
         settings.nats_url or "nats://127.0.0.1:4222",
         name=f"verdicts-{name}",
-        middlewares=[NatsTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],  # type: ignore[arg-type]
+        middlewares=[NatsTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],
         graceful_timeout=10,
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,

@@ -7,8 +7,15 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A plain connection or one borrowed from a pool."""
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +77,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> 
         migrations += load_migrations(schema, service_dir)
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}"
-        )
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}")
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (

@@ -31,11 +31,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
-    for name, check in runtime.extra_ready_checks.items():
-        try:
-            checks[name] = await check()
-        except Exception as exc:
-            checks[name] = f"error: {exc.__class__.__name__}"
+    for service in runtime.services:
+        for name, check in service.ready_checks.items():
+            try:
+                checks[name] = await asyncio.wait_for(check(runtime), 3.0)
+            except Exception as exc:
+                checks[name] = f"error: {exc.__class__.__name__}"
     is_ready = all(v == "ok" for v in checks.values())
     body = {
         "status": "ready" if is_ready else "not ready",

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from verdicts.platform.db import check_schema_name
+from verdicts.platform.db import Conn, check_schema_name
 
 
-async def claim_event(conn: asyncpg.Connection, schema: str, consumer: str, event_id: str) -> bool:
+async def claim_event(conn: Conn, schema: str, consumer: str, event_id: str) -> bool:
     """True the first time ``consumer`` sees ``event_id``; call inside the effect's transaction."""
     status = await conn.execute(
         f'INSERT INTO "{check_schema_name(schema)}".processed_events (consumer, event_id) '
@@ -24,7 +24,7 @@ async def claim_event(conn: asyncpg.Connection, schema: str, consumer: str, even
 @asynccontextmanager
 async def process_once(
     pool: asyncpg.Pool, schema: str, consumer: str, event_id: str
-) -> AsyncIterator[asyncpg.Connection | None]:
+) -> AsyncIterator[Conn | None]:
     """Yield a connection in an open transaction, or ``None`` when the event was already handled.
 
     The claim commits or rolls back with whatever the block writes, so a crash

@@ -18,7 +18,7 @@ import asyncpg
 from opentelemetry import propagate, trace
 
 from verdicts.contracts import Event
-from verdicts.platform.db import check_schema_name
+from verdicts.platform.db import Conn, check_schema_name
 from verdicts.platform.telemetry import current_trace_headers
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def event_headers(event: Event) -> dict[str, str]:
     return {MSG_ID_HEADER: event.event_id, EVENT_TYPE_HEADER: event.type}
 
 
-async def enqueue(conn: asyncpg.Connection, schema: str, event: Event) -> None:
+async def enqueue(conn: Conn, schema: str, event: Event) -> None:
     """Write ``event`` to the outbox inside the caller's transaction."""
     headers = {**current_trace_headers(), **event_headers(event)}
     await conn.execute(
@@ -85,9 +85,7 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            results = await asyncio.gather(
-                *(self._publish_row(row) for row in rows), return_exceptions=True
-            )
+            results = await asyncio.gather(*(self._publish_row(row) for row in rows), return_exceptions=True)
             done = [row["seq"] for row, res in zip(rows, results, strict=True) if res is None]
             failed = [
                 (row["seq"], repr(res))
@@ -121,9 +119,7 @@ class OutboxRelay:
         with tracer.start_as_current_span(
             f"{row['subject']} outbox relay", context=parent, kind=trace.SpanKind.PRODUCER
         ):
-            trace_free = {
-                k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")
-            }
+            trace_free = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
             await self.publish(row["subject"], bytes(row["payload"]), trace_free)
 
     async def run(self) -> None:
@@ -149,9 +145,10 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await listener.close()
 
-    async def _listen(self) -> asyncpg.Connection | None:
+    async def _listen(self) -> _Listener | None:
+        """LISTEN on the schema's channel; ``None`` (poll only) when that fails."""
         try:
-            conn: asyncpg.Connection = await self.pool.acquire()
+            conn = await self.pool.acquire()
         except (asyncpg.PostgresError, OSError):
             return None
 
@@ -159,15 +156,13 @@ class OutboxRelay:
             self._wake.set()
 
         await conn.add_listener(channel(self.schema), wake)
-        return _Listener(self.pool, conn, wake, channel(self.schema))  # type: ignore[return-value]
+        return _Listener(self.pool, conn, wake, channel(self.schema))
 
 
 class _Listener:
     """Returns the LISTEN connection to the pool on close."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, conn: asyncpg.Connection, cb: Callable[..., None], chan: str
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, conn: Any, cb: Callable[..., None], chan: str) -> None:
         self.pool, self.conn, self.cb, self.chan = pool, conn, cb, chan
 
     async def close(self) -> None:

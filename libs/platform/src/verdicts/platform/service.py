@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from verdicts.platform.telemetry import configure_telemetry
 
 log = logging.getLogger(__name__)
 
-BackgroundTask = Callable[["Runtime"], Awaitable[None]]
-ReadyCheck = Callable[[], Awaitable[str]]
+BackgroundTask = Callable[["Runtime"], Coroutine[Any, Any, None]]
+ServiceReadyCheck = Callable[["Runtime"], Awaitable[str]]
+"""Returns "ok" when ready, else a short reason."""
 
 
 @dataclass(slots=True)
@@ -47,6 +48,7 @@ class ServiceSpec:
     route_handlers: Sequence[ControllerRouterHandler] = ()
     migrations: Path | None = None
     background: Sequence[BackgroundTask] = ()
+    ready_checks: Mapping[str, ServiceReadyCheck] = field(default_factory=dict)
     uses_outbox: bool = True
 
 
@@ -58,20 +60,15 @@ class Runtime:
     broker: NatsBroker
     services: Sequence[ServiceSpec]
     pool: asyncpg.Pool = field(init=False)
-    extra_ready_checks: dict[str, ReadyCheck] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def service_names(self) -> list[str]:
         return [s.name for s in self.services]
 
-    async def publish_to_stream(
-        self, subject: str, payload: bytes, headers: dict[str, str]
-    ) -> None:
+    async def publish_to_stream(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         """Publish and wait for the JetStream ack (the outbox relay's publisher)."""
-        ack = await self.broker.publish(
-            payload, subject, headers=headers, stream=stream_for(subject)
-        )
+        ack = await self.broker.publish(payload, subject, headers=headers, stream=stream_for(subject))
         if not isinstance(ack, PubAck):
             raise RuntimeError(f"no JetStream ack for {subject}")
 
@@ -117,9 +114,7 @@ async def stop_runtime(runtime: Runtime) -> None:
         await asyncio.wait_for(runtime.pool.close(), 10)
 
 
-def build_runtime(
-    specs: Sequence[ServiceSpec], settings: PlatformSettings | None = None
-) -> Runtime:
+def build_runtime(specs: Sequence[ServiceSpec], settings: PlatformSettings | None = None) -> Runtime:
     settings = settings or platform_settings()
     broker = make_broker(settings, name="+".join(s.name for s in specs))
     for spec in specs:
@@ -132,6 +127,7 @@ def build_app(
     settings: PlatformSettings | None = None,
     *,
     debug: bool = False,
+    on_started: Sequence[Callable[[], None]] = (),
 ) -> Litestar:
     """The ASGI app for ``specs``; its lifespan starts and stops everything they need."""
     settings = settings or platform_settings()
@@ -142,6 +138,8 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await start_runtime(runtime)
+        for callback in on_started:
+            callback()
         try:
             yield
         finally:
@@ -158,6 +156,7 @@ def build_app(
             OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"])),
         ],
         debug=debug,
+        logging_config=None,  # ours: JSON lines with trace ids (configure_logging)
     )
     app.state.runtime = runtime
     return app

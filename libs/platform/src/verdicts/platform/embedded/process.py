@@ -94,7 +94,7 @@ class ManagedProcess:
                     f"{self.name} exited during start-up (code {self.returncode()}); "
                     f"see {self.log_path}: {self.log_tail()}"
                 )
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):  # not listening yet, or not ready
                 if probe():
                     return
             time.sleep(0.1)

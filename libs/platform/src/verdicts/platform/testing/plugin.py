@@ -9,6 +9,7 @@ PostgreSQL (module databases are then created there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import nats
@@ -103,10 +105,8 @@ async def nats_url(nats_server: EmbeddedNats) -> str:
     try:
         js = nc.jetstream()
         for stream in ALL_STREAMS:
-            try:
+            with contextlib.suppress(NotFoundError):
                 await js.delete_stream(stream.name)
-            except NotFoundError:
-                pass
     finally:
         await nc.close()
     await provision_streams(nats_server.url, duplicate_window_s=120)
@@ -126,9 +126,9 @@ def settings(nats_url: str, database_url: str) -> PlatformSettings:
     )
 
 
-async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+async def eventually(predicate: Any, within: float = 10.0, interval: float = 0.05) -> Any:
     """Await ``predicate()`` (sync or async) until truthy; returns its value."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
@@ -136,5 +136,5 @@ async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05): 
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)

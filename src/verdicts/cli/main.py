@@ -1,0 +1,164 @@
+"""The `verdicts` command: up, run, status, docs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from verdicts.cli.registry import SERVICE_MODULES
+from verdicts.platform.embedded.process import EmbeddedError
+from verdicts.platform.settings import PlatformSettings, SettingsError, load_settings, platform_settings
+
+
+def fail(message: str) -> None:
+    click.echo(f"verdicts: {message}", err=True)
+    sys.exit(2)
+
+
+def settings_or_exit() -> PlatformSettings:
+    try:
+        return load_settings(PlatformSettings)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+
+
+def serve(app: object, settings: PlatformSettings) -> bool:
+    """Serve until SIGINT/SIGTERM; False when the app failed to start."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+    return bool(server.started)
+
+
+@click.group()
+def main() -> None:
+    """Verdicts: AI tool A vs B, which one should you ship with?"""
+
+
+@main.command()
+def up() -> None:
+    """Start the whole stack on embedded defaults (Ctrl-C stops everything)."""
+    from verdicts.cli.registry import load_all
+    from verdicts.cli.stack import (
+        EmbeddedSettings,
+        home_lock,
+        raise_keyboard_interrupt_on_sigterm,
+        start_stack,
+    )
+    from verdicts.platform.service import build_app
+
+    raise_keyboard_interrupt_on_sigterm()
+    settings = settings_or_exit()
+    ports = load_settings(EmbeddedSettings)
+    http_url = f"http://{settings.host}:{settings.port}"
+    try:
+        with home_lock(settings.home) as note:
+            if note:
+                click.echo(f"verdicts: {note}", err=True)
+            click.echo(f"Starting Verdicts in {settings.home.resolve()} ...")
+            stack = start_stack(settings, ports)
+            try:
+                os.environ.update(stack.environment())
+                platform_settings.cache_clear()
+                settings = settings_or_exit()
+
+                def announce() -> None:
+                    stack.write_state(http_url)
+                    click.echo(
+                        "\nVerdicts is up.\n"
+                        f"  HTTP API      {http_url}  (ready: {http_url}/health/ready)\n"
+                        f"  NATS          {stack.nats_url}\n"
+                        f"  PostgreSQL    {stack.database_url}\n"
+                        f"  Model server  {stack.model_url}\n"
+                        f"  Data          {settings.home.resolve()}\n"
+                        "Press Ctrl-C to stop.",
+                        err=False,
+                    )
+
+                app = build_app(load_all(), settings, on_started=[announce])
+                started = serve(app, settings)
+            finally:
+                stack.stop()
+            if not started:
+                fail("the services did not start; see the log lines above")
+            click.echo("Verdicts stopped.")
+    except EmbeddedError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("Verdicts stopped.")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(sorted(SERVICE_MODULES)))
+def run(name: str) -> None:
+    """Run one service alone (what a Kubernetes pod runs)."""
+    from verdicts.cli.registry import load_service
+    from verdicts.platform.service import build_app
+
+    settings = settings_or_exit()
+    if not settings.nats_url or not settings.database_url:
+        fail("`verdicts run` needs VERDICTS_NATS_URL and DATABASE_URL (`verdicts up` starts both)")
+    if not serve(build_app([load_service(name)], settings), settings):
+        fail(f"{name} did not start; see the log lines above")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(as_json: bool) -> None:
+    """Streams, consumers, schemas and the model backend of the running stack."""
+    from verdicts.cli.status import status_report
+
+    report = status_report(settings_or_exit().home)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for section, value in report.items():
+        click.echo(f"{section}:")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                click.echo(f"  {key}: {json.dumps(item) if not isinstance(item, str) else item}")
+        else:
+            click.echo(f"  {value}")
+
+
+@main.group()
+def docs() -> None:
+    """Generated documents."""
+
+
+@docs.command("asyncapi")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Write to a file.")
+@click.option("--check", type=click.Path(path_type=Path), default=None, help="Fail if FILE is stale.")
+def asyncapi(output: Path | None, check: Path | None) -> None:
+    """The AsyncAPI document generated from the FastStream apps."""
+    from verdicts.cli.docs import asyncapi_document
+
+    document = asyncapi_document()
+    if check is not None:
+        if not check.exists() or check.read_text() != document:
+            fail(f"{check} is stale: run `verdicts docs asyncapi --output {check}`")
+        click.echo(f"{check} is current")
+    elif output is not None:
+        output.write_text(document)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(document, nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""`verdicts up`: embedded nats-server, PostgreSQL and llama.cpp, then every service.
+
+Each embedded server is skipped when its URL is given in the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from verdicts.platform.embedded.llama import EmbeddedLlama
+from verdicts.platform.embedded.nats import EmbeddedNats
+from verdicts.platform.embedded.postgres import EmbeddedPostgres
+from verdicts.platform.embedded.process import EmbeddedError, check_port_free
+from verdicts.platform.settings import PlatformSettings
+
+STACK_FILE = "stack.json"
+LOCK_FILE = "verdicts.lock"
+
+
+class EmbeddedSettings(BaseSettings):
+    """Ports of the embedded servers `verdicts up` starts."""
+
+    model_config = SettingsConfigDict(env_prefix="VERDICTS_", extra="ignore")
+
+    nats_port: int = Field(default=4222, ge=1, le=65535)
+    pg_port: int = Field(default=54329, ge=1, le=65535)
+    model_port: int = Field(default=8088, ge=1, le=65535)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Stack:
+    home: Path
+    nats_url: str = ""
+    database_url: str = ""
+    model_url: str = ""
+    started: list[tuple[str, Stoppable]] = field(default_factory=list)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "VERDICTS_NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "VERDICTS_MODEL_URL": self.model_url,
+        }
+
+    def write_state(self, http_url: str) -> None:
+        state = {**self.environment(), "http_url": http_url, "pid": os.getpid()}
+        (self.home / STACK_FILE).write_text(json.dumps(state, indent=2))
+
+    def stop(self) -> None:
+        for _, server in reversed(self.started):
+            with contextlib.suppress(Exception):
+                server.stop()
+        self.started.clear()
+        with contextlib.suppress(OSError):
+            (self.home / STACK_FILE).unlink()
+
+
+@contextlib.contextmanager
+def home_lock(home: Path) -> Iterator[str | None]:
+    """Hold ``$VERDICTS_HOME/verdicts.lock``; yields a note when an earlier run left it behind."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / LOCK_FILE
+    note = None
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise EmbeddedError(
+            f"{home} is in use by another `verdicts up` (pid {holder}): stop it first, "
+            "or set VERDICTS_HOME to another folder"
+        ) from None
+    handle.seek(0)
+    previous = handle.read().strip()
+    if previous:
+        note = f"an earlier run (pid {previous}) did not shut down cleanly; its stale lock was taken over"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield note
+    finally:
+        handle.seek(0)
+        handle.truncate()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
+    """Start what is not given by URL; on any failure stop what was started."""
+    home = settings.home.resolve()
+    stack = Stack(home=home)
+    try:
+        check_port_free(settings.port, "the HTTP API", "VERDICTS_PORT")
+        if settings.nats_url:
+            stack.nats_url = settings.nats_url
+        else:
+            check_port_free(ports.nats_port, "nats-server", "VERDICTS_NATS_PORT")
+            nats = EmbeddedNats(home / "nats", port=ports.nats_port)
+            nats.start()
+            stack.started.append(("nats-server", nats))
+            stack.nats_url = nats.url
+        if settings.database_url:
+            stack.database_url = settings.database_url
+        else:
+            check_port_free(ports.pg_port, "PostgreSQL", "VERDICTS_PG_PORT")
+            pg = EmbeddedPostgres(home / "postgres", port=ports.pg_port)
+            pg.start()
+            stack.started.append(("postgres", pg))
+            stack.database_url = pg.url()
+        if settings.model_url:
+            stack.model_url = settings.model_url
+        else:
+            check_port_free(ports.model_port, "the llama.cpp model server", "VERDICTS_MODEL_PORT")
+            llama = EmbeddedLlama(home / "llama", port=ports.model_port)
+            llama.start()
+            stack.started.append(("llama.cpp", llama))
+            stack.model_url = llama.url
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def raise_keyboard_interrupt_on_sigterm() -> None:
+    """SIGTERM during start-up unwinds like Ctrl-C, so started servers are stopped."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
