@@ -1,0 +1,148 @@
+"""`verdicts up` from the outside: ready, status, data reused, clear errors, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from verdicts.platform.embedded.process import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+VERDICTS = str(Path(sys.executable).parent / "verdicts")
+
+
+def stack_env(home: Path, ports: dict[str, int]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERDICTS_") and k != "DATABASE_URL"}
+    env.update(
+        VERDICTS_HOME=str(home),
+        VERDICTS_PORT=str(ports["http"]),
+        VERDICTS_NATS_PORT=str(ports["nats"]),
+        VERDICTS_PG_PORT=str(ports["pg"]),
+        VERDICTS_MODEL_PORT=str(ports["model"]),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in ("http", "nats", "pg", "model")}
+
+
+def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([VERDICTS, "up"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, within: float = 120) -> dict:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"verdicts up exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"not ready in {within}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int) -> list[psutil.Process]:
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "verdicts up started no servers"
+    proc.send_signal(sig)
+    proc.wait(60)
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    return alive
+
+
+def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
+    home = tmp_path / "home"
+    env = stack_env(home, ports)
+    log = tmp_path / "up.log"
+    proc = start_up(env, log)
+    try:
+        ready = wait_ready(proc, ports["http"], log)
+        assert ready["checks"] == {"broker": "ok", "database": "ok", "model": "ok"}
+        assert set(ready["services"]) == {"ingest", "review-panel", "votes", "render", "inference"}
+        assert "Verdicts is up." in log.read_text()
+        assert f"nats://127.0.0.1:{ports['nats']}" in log.read_text()
+
+        status = subprocess.run(
+            [VERDICTS, "status", "--json"], env=env, capture_output=True, text=True, check=True
+        )
+        report = json.loads(status.stdout)
+        assert set(report["streams"]) == {"INGEST", "PANEL", "VOTES", "RENDER", "DEADLETTER"}
+        assert set(report["schemas"]) == {"ingest", "review_panel", "votes", "render", "inference"}
+        assert "platform/001_outbox.sql" in report["schemas"]["ingest"]["migrations"]
+        assert report["model"]["models"] == ["smollm2-135m-instruct"]
+
+        # A second `verdicts up` on the same home is refused in one line.
+        second = subprocess.run([VERDICTS, "up"], env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "in use by another `verdicts up`" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        alive = stop(proc, signal.SIGINT)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+    assert alive == []
+
+    # SIGTERM works the same, and the data is reused: no initdb, the streams are still there.
+    proc = start_up(env, log)
+    try:
+        wait_ready(proc, ports["http"], log)
+        assert (home / "postgres" / "pgdata" / "PG_VERSION").exists()
+    finally:
+        alive = stop(proc, signal.SIGTERM)
+    assert alive == []
+
+
+def test_a_busy_port_is_explained_in_one_line(tmp_path, ports):
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["http"]))
+        blocker.listen()
+        result = subprocess.run(
+            [VERDICTS, "up"], env=stack_env(tmp_path, ports), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"verdicts: port {ports['http']} for the HTTP API is already in use: stop whatever listens "
+        "there or set VERDICTS_PORT to another port"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path, ports):
+    env = stack_env(tmp_path, ports) | {"VERDICTS_NATS_URL": "http://nope"}
+    result = subprocess.run([VERDICTS, "up"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "invalid setting VERDICTS_NATS_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_stale_lock_is_taken_over_with_a_note(tmp_path, ports):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "verdicts.lock").write_text("999999")
+    env = stack_env(home, ports)
+    log = tmp_path / "up.log"
+    proc = start_up(env, log)
+    try:
+        wait_ready(proc, ports["http"], log)
+    finally:
+        stop(proc, signal.SIGINT)
+    assert "did not shut down cleanly; its stale lock was taken over" in log.read_text()
