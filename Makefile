@@ -11,6 +11,10 @@ export UV_PYTHON := $(shell command -v python3.11 || command -v $(PYTHON))
 
 UV := .tools/bin/uv
 VENV := .venv/.synced
+# llama.cpp's Python server, compiled from source once per machine and kept in a
+# wheel cache (uv cannot cache sdist builds behind a proxy that sends no cache headers).
+LLAMA_CPP_VERSION := 0.3.36
+WHEELHOUSE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/verdicts/wheels
 
 .PHONY: up test sync lint typecheck docs-check fmt asyncapi clean
 
@@ -39,10 +43,16 @@ fmt: $(VENV)
 
 sync: $(VENV)
 
-# llama-cpp-python compiles from source once (~8 min on 2 cores); uv's cache keeps
-# the built wheel, so later syncs (and clean clones on the same machine) take seconds.
+# --inexact keeps the llama-cpp-python wheel installed beside the locked packages.
 $(VENV): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml | $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --inexact
+	@if ! ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) once (about 8 minutes on 2 cores)..."; \
+	  .tools/bin/pip wheel --quiet --no-deps --disable-pip-version-check \
+	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION); \
+	fi
+	$(UV) pip install --quiet --python .venv/bin/python --no-deps \
+	  $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	@touch $@
 
 .tools/bin/uv:

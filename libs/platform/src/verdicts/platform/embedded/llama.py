@@ -60,6 +60,8 @@ class EmbeddedLlama:
         ]
 
     def start(self, timeout: float = 120.0) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise EmbeddedError("llama-cpp-python is not installed in this environment: run `make sync`")
         model = smollm2_gguf()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
