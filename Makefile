@@ -43,7 +43,8 @@ fmt: $(VENV)
 
 sync: $(VENV)
 
-# --inexact keeps the llama-cpp-python wheel installed beside the locked packages.
+# --inexact keeps the llama-cpp-python wheel installed beside the locked packages;
+# --no-config, or the override in pyproject.toml would drop it.
 $(VENV): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml | $(UV)
 	$(UV) sync --locked --inexact
 	@if ! ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
@@ -51,7 +52,7 @@ $(VENV): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml 
 	  .tools/bin/pip wheel --quiet --no-deps --disable-pip-version-check \
 	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION); \
 	fi
-	$(UV) pip install --quiet --python .venv/bin/python --no-deps \
+	$(UV) pip install --no-config --quiet --python .venv/bin/python --no-deps \
 	  $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 	@touch $@
 
