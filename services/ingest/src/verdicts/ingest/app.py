@@ -7,6 +7,7 @@ from pathlib import Path
 from faststream.nats import NatsRouter
 
 from verdicts.contracts import ToolAnnounced, ToolUpdated
+from verdicts.ingest.api import ROUTES
 from verdicts.platform.service import ServiceSpec
 
 NAME = "ingest"
@@ -19,5 +20,9 @@ def create_app() -> ServiceSpec:
     router.publisher(ToolAnnounced.SUBJECT, schema=ToolAnnounced, title="ToolAnnounced")
     router.publisher(ToolUpdated.SUBJECT, schema=ToolUpdated, title="ToolUpdated")
     return ServiceSpec(
-        name=NAME, schema=SCHEMA, router=router, migrations=Path(__file__).parent / "migrations"
+        name=NAME,
+        schema=SCHEMA,
+        router=router,
+        route_handlers=ROUTES,
+        migrations=Path(__file__).parent / "migrations",
     )

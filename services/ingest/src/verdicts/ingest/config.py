@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class IngestSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VERDICTS_INGEST_", extra="ignore")
 
-    max_body_bytes: int = 1024 * 1024
-    max_batch_items: int = 1000
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body")
+    max_batch_items: int = Field(default=1000, ge=1, description="Most tools in one batch")
+    page_size_max: int = Field(default=200, ge=1, description="Largest page of GET /v1/tools")

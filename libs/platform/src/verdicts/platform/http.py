@@ -1,0 +1,81 @@
+"""HTTP helpers every service shares: problem+json errors and strict JSON bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request
+from litestar.plugins.problem_details import ProblemDetailsException
+
+PROBLEM_TYPE_BASE = "https://verdicts.dev/problems/"
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemDetailsException:
+    """An RFC 9457 problem; ``code`` becomes its machine-readable ``type``."""
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=status,
+        type_=PROBLEM_TYPE_BASE + code,
+        title=title,
+        headers=headers,
+        extra={"code": code, **extra} if extra or code else None,
+    )
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request[Any, Any, Any], *, max_bytes: int) -> Any:
+    """The request body as JSON, or a 4xx problem saying exactly what is wrong."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            f"send the body as application/json (got {media_type or 'no content type'})",
+            field="content-type",
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise too_large(max_bytes)
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise problem(
+            400, "malformed-json", "Malformed JSON", "the body is not UTF-8", field="body"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise problem(
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+            field="body",
+        ) from None
+    except ValueError as exc:
+        raise problem(400, "malformed-json", "Malformed JSON", str(exc), field="body") from None
+
+
+def too_large(max_bytes: int) -> ProblemDetailsException:
+    return problem(
+        413,
+        "body-too-large",
+        "Request body too large",
+        f"the body is over the limit of {max_bytes} bytes",
+        field="body",
+        limit_bytes=max_bytes,
+    )

@@ -1,0 +1,176 @@
+"""Validation, normalisation, slugs and content hashes of submitted tools. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from slugify import slugify
+
+from verdicts.contracts import Pricing, PricingModel, Tool
+
+TAGLINE_MAX = 140
+DESCRIPTION_MAX = 4000
+SLUG_MAX = 80
+
+# C0/C1 controls (tab and newlines allowed only in long text), NUL, and the bidi
+# embedding/override/isolate characters used to disguise text (Trojan Source).
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROLS_MULTILINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+_CONTROLS_SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+_SPACES = re.compile(r"\s+")
+
+
+def _check_chars(value: str, pattern: re.Pattern[str]) -> str:
+    found = pattern.search(value)
+    if found:
+        raise ValueError(f"contains a forbidden control or bidi character (U+{ord(found.group()):04X})")
+    return value
+
+
+def single_line(value: str) -> str:
+    """NFC, no control characters, whitespace collapsed."""
+    value = _check_chars(unicodedata.normalize("NFC", value), _CONTROLS_SINGLE_LINE)
+    value = _SPACES.sub(" ", value).strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def multi_line(value: str) -> str:
+    """NFC, no control characters but tab and newlines, ends trimmed."""
+    value = _check_chars(unicodedata.normalize("NFC", value), _CONTROLS_MULTILINE)
+    value = value.replace("\r\n", "\n").strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def http_url(value: str) -> str:
+    value = single_line(value)
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("must be an http(s) URL")
+    if not parts.hostname or " " in value:
+        raise ValueError("must be an http(s) URL with a host")
+    return value
+
+
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
+
+
+SingleLine = Annotated[str, AfterValidator(single_line)]
+Name = Annotated[str, Field(max_length=200), AfterValidator(single_line)]
+Tagline = Annotated[str, Field(max_length=TAGLINE_MAX), AfterValidator(single_line)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX), AfterValidator(multi_line)]
+Url = Annotated[str, Field(max_length=2048), AfterValidator(http_url)]
+Tag = Annotated[str, Field(max_length=40), AfterValidator(single_line)]
+Price = Annotated[float, Field(strict=True, ge=0, le=1_000_000), AfterValidator(_finite)]
+
+
+class PricingSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: PricingModel
+    entry: Annotated[str, Field(max_length=100), AfterValidator(single_line)] | None = None
+    entry_price_usd: Price | None = None
+    unit: Annotated[str, Field(max_length=60), AfterValidator(single_line)] | None = None
+    source_url: Url | None = None
+    checked: date | None = None
+
+
+class ToolSubmission(BaseModel):
+    """What a partner or editor sends. Unknown fields are refused (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    vendor: Name
+    model_family: Annotated[str, Field(max_length=100), AfterValidator(single_line)] | None = None
+    category: Annotated[str, Field(max_length=100), AfterValidator(single_line)]
+    tagline: Tagline
+    description: Description
+    pricing: PricingSubmission
+    homepage: Url
+    released: date | None = None
+    tags: Annotated[list[Tag], Field(max_length=20)] = Field(default_factory=list)
+
+
+def make_slug(name: str) -> str:
+    """Stable across case, spacing and accents; never empty, whatever the script."""
+    slug = slugify(name, max_length=SLUG_MAX, word_boundary=True)
+    if not slug:
+        slug = slugify(name, allow_unicode=True, max_length=SLUG_MAX, word_boundary=True)
+    if not slug:
+        digest = hashlib.sha256(unicodedata.normalize("NFC", name).casefold().encode()).hexdigest()
+        slug = f"tool-{digest[:12]}"
+    return slug
+
+
+def identity_key(text: str) -> str:
+    """Case- and spacing-insensitive form used to tell the same vendor apart from another."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def to_tool(submission: ToolSubmission, *, category: str) -> Tool:
+    """The canonical record (category spelled as the managed list spells it)."""
+    tags = list(dict.fromkeys(t.casefold() for t in submission.tags))
+    pricing = submission.pricing
+    return Tool(
+        slug=make_slug(submission.name),
+        name=submission.name,
+        vendor=submission.vendor,
+        model_family=submission.model_family.casefold() if submission.model_family else None,
+        category=category,
+        tagline=submission.tagline,
+        description=submission.description,
+        pricing=Pricing(
+            model=pricing.model,
+            entry=pricing.entry,
+            entry_price_usd=None
+            if pricing.entry_price_usd is None
+            else Decimal(str(pricing.entry_price_usd)),
+            unit=pricing.unit,
+            source_url=pricing.source_url,
+            checked=pricing.checked,
+        ),
+        homepage=submission.homepage,
+        released=submission.released,
+        tags=tuple(tags),
+    )
+
+
+def content_hash(tool: Tool) -> str:
+    """Same content, same hash: re-announcing it changes nothing."""
+    canonical = json.dumps(tool.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def match_category(value: str, known: list[str]) -> str | None:
+    key = identity_key(value)
+    return next((name for name in known if identity_key(name) == key), None)
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field": "pricing.entry_price_usd", "message": ...}``."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(
+            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
+        )
+        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"field": field, "message": message})
+    return errors
