@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -134,6 +135,46 @@ def status(as_json: bool) -> None:
                 click.echo(f"  {key}: {json.dumps(item) if not isinstance(item, str) else item}")
         else:
             click.echo(f"  {value}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--api", "api", default=None, help="API base URL (default: the running `verdicts up`).")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))
+def announce(file: Path, api: str | None, batch_size: int) -> None:
+    """Announce the tools in FILE (a JSON or YAML list) through ingest."""
+    import httpx
+
+    from verdicts.cli.announce import AnnounceError, api_url, load_tools, send_batch, summarize
+
+    try:
+        tools = load_tools(file)
+        base = (api or api_url(settings_or_exit().home)).rstrip("/")
+        results: list[dict[str, Any]] = []
+        with (
+            httpx.Client(base_url=base, timeout=60) as client,
+            click.progressbar(
+                length=len(tools), label=f"Announcing {len(tools)} tools", file=sys.stderr
+            ) as bar,
+        ):
+            for start in range(0, len(tools), batch_size):
+                chunk = tools[start : start + batch_size]
+                for result in send_batch(client, chunk):
+                    results.append({**result, "index": start + int(str(result["index"]))})
+                bar.update(len(chunk))
+    except AnnounceError as exc:
+        fail(str(exc))
+        return
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the API at {base}: {exc.__class__.__name__} (is `verdicts up` running?)")
+        return
+    for result in results:
+        if result["status"] == "rejected":
+            click.echo(f"  rejected item {result['index']}: {result['detail']}", err=True)
+    counts = summarize(results)
+    click.echo(", ".join(f"{counts[k]} {k}" for k in ("accepted", "updated", "unchanged", "rejected")))
+    if counts["rejected"]:
+        sys.exit(1)
 
 
 @main.group()

@@ -94,7 +94,11 @@ async def start_runtime(runtime: Runtime) -> None:
     for spec in runtime.services:
         if spec.uses_outbox:
             relay = OutboxRelay(
-                runtime.pool, spec.schema, runtime.publish_to_stream, poll_s=settings.outbox_poll_s
+                runtime.pool,
+                spec.schema,
+                runtime.publish_to_stream,
+                poll_s=settings.outbox_poll_s,
+                max_backoff_s=settings.outbox_max_backoff_s,
             )
             runtime.tasks.append(asyncio.create_task(relay.run(), name=f"outbox:{spec.name}"))
         for task in spec.background:

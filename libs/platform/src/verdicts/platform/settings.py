@@ -51,6 +51,9 @@ class PlatformSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python log level")
     log_json: bool = Field(default=True, description="JSON log lines (false: plain text)")
     outbox_poll_s: float = Field(default=1.0, gt=0, description="Outbox relay poll interval when idle")
+    outbox_max_backoff_s: float = Field(
+        default=10.0, gt=0, description="Longest pause between outbox relay retries"
+    )
     db_pool_max: int = Field(default=10, ge=1, le=500)
 
     @field_validator("nats_url")

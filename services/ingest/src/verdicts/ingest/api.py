@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from pydantic import ValidationError
 
@@ -135,11 +136,11 @@ async def create_tools(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get("/v1/tools")
 async def list_tools(
     request: Request[Any, Any, Any],
-    category: str | None = None,
-    vendor: str | None = None,
-    q: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
+    category: FromQuery[str | None] = None,
+    vendor: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
 ) -> dict[str, Any]:
     """Tools by slug, filtered by category, vendor or text; ``next_cursor`` pages on."""
     if not 1 <= limit <= settings.page_size_max:
@@ -158,7 +159,7 @@ async def list_tools(
 
 
 @get("/v1/tools/{slug:str}")
-async def get_tool(request: Request[Any, Any, Any], slug: str) -> dict[str, Any]:
+async def get_tool(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
     tool = await store.get_tool(_pool(request), slug)
     if tool is None:
         raise problem(404, "not-found", "Tool not found", f"no tool with slug {slug!r}", field="slug")

@@ -122,6 +122,7 @@ def settings(nats_url: str, database_url: str) -> PlatformSettings:
         max_deliver=3,
         ack_wait_s=5,
         outbox_poll_s=0.2,
+        outbox_max_backoff_s=0.5,
         log_json=False,
     )
 
