@@ -16,13 +16,17 @@ VENV := .venv/.synced
 LLAMA_CPP_VERSION := 0.3.36
 WHEELHOUSE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/verdicts/wheels
 
-.PHONY: up test sync lint typecheck docs-check fmt asyncapi clean
+.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean
 
 up: $(VENV)
 	.venv/bin/verdicts up
 
 test: $(VENV) lint typecheck docs-check
 	.venv/bin/pytest
+
+# Benchmarks print ratios against a baseline measured in the same run.
+bench: $(VENV)
+	.venv/bin/python -m bench
 
 lint: $(VENV)
 	.venv/bin/ruff check .

@@ -42,16 +42,19 @@ def event_headers(event: Event) -> dict[str, str]:
 async def enqueue(conn: Conn, schema: str, event: Event) -> None:
     """Write ``event`` to the outbox inside the caller's transaction."""
     headers = {**current_trace_headers(), **event_headers(event)}
+    # One round trip: the row, and a NOTIFY that is delivered on commit only (so a
+    # rolled-back event never wakes the relay).
     await conn.execute(
-        f'INSERT INTO "{check_schema_name(schema)}".outbox (event_id, subject, payload, headers) '
-        "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (event_id) DO NOTHING",
+        f'WITH row AS (INSERT INTO "{check_schema_name(schema)}".outbox '
+        "(event_id, subject, payload, headers) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+        "SELECT pg_notify($5, '') FROM row",
         event.event_id,
         event.SUBJECT,
         event.model_dump_json().encode(),
         json.dumps(headers),
+        channel(schema),
     )
-    # Delivered on commit only, so a rolled-back event never wakes the relay.
-    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
 
 
 class OutboxRelay:

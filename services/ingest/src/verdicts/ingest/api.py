@@ -17,6 +17,7 @@ from verdicts.platform.http import problem, read_json
 from verdicts.platform.settings import load_settings
 
 settings = load_settings(IngestSettings)
+category_cache = store.CategoryCache()
 
 
 class Rejected(Exception):
@@ -85,12 +86,12 @@ async def create_tool(request: Request[Any, Any, Any]) -> Response[dict[str, Any
     """Announce one tool: 201 when new, 200 when updated or unchanged."""
     body = await read_json(request, max_bytes=settings.max_body_bytes)
     pool = _pool(request)
-    known = await store.categories(pool)
+    known = await category_cache.get(pool)
     try:
         saved = await save(pool, validate(body, known), known)
     except Rejected as rejected:
         raise rejected.as_problem() from None
-    tool = await store.get_tool(pool, saved.slug)
+    tool = saved.tool.model_dump(mode="json") | {"version": saved.version}
     status = HTTP_201_CREATED if saved.outcome is store.Outcome.ACCEPTED else HTTP_200_OK
     return Response(
         {"status": saved.outcome.value, "slug": saved.slug, "version": saved.version, "tool": tool},
@@ -116,7 +117,7 @@ async def create_tools(request: Request[Any, Any, Any]) -> dict[str, Any]:
             limit=settings.max_batch_items,
         )
     pool = _pool(request)
-    known = await store.categories(pool)
+    known = await category_cache.get(pool)
     results: list[dict[str, Any]] = []
     summary = {"accepted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     for index, item in enumerate(body):

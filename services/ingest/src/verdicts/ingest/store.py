@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,8 +29,12 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Saved:
     outcome: Outcome
-    slug: str
+    tool: Tool
     version: int
+
+    @property
+    def slug(self) -> str:
+        return self.tool.slug
 
 
 class SlugTaken(Exception):
@@ -46,62 +51,74 @@ async def categories(conn: Conn | asyncpg.Pool) -> list[str]:
     return [r["name"] for r in rows]
 
 
+class CategoryCache:
+    """The managed list changes by migration only: read it at most every ``ttl_s`` seconds."""
+
+    def __init__(self, ttl_s: float = 30.0) -> None:
+        self.ttl_s = ttl_s
+        self._names: list[str] = []
+        self._read_at = float("-inf")
+
+    async def get(self, pool: asyncpg.Pool) -> list[str]:
+        now = time.monotonic()
+        if now - self._read_at > self.ttl_s:
+            self._names = await categories(pool)
+            self._read_at = now
+        return self._names
+
+
 async def save_tool(conn: Conn, tool: Tool) -> Saved:
-    """Store ``tool`` once per content; call inside a transaction (the event goes with it)."""
+    """Store ``tool`` once per content; call inside a transaction (the event goes with it).
+
+    A new slug is claimed by the INSERT itself: a concurrent identical submission
+    waits on the unique index until the first commits, then finds it and is unchanged.
+    """
     digest = content_hash(tool)
-    # Two identical submissions at the same moment: the second waits, then finds the first.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"ingest.tool:{tool.slug}")
+    record = tool.model_dump_json()
+    created = await conn.fetchval(
+        f"WITH tool AS (INSERT INTO {SCHEMA}.tools (slug, vendor_key, category_key, current_version, "
+        "content_hash, record) VALUES ($1, $2, $3, 1, $4, $5::jsonb) "
+        "ON CONFLICT (slug) DO NOTHING RETURNING slug), "
+        f"version AS (INSERT INTO {SCHEMA}.tool_versions (slug, version, content_hash, record) "
+        "SELECT slug, 1, $4, $5::jsonb FROM tool RETURNING slug) "
+        "SELECT count(*) FROM version",
+        tool.slug,
+        identity_key(tool.vendor),
+        identity_key(tool.category),
+        digest,
+        record,
+    )
+    if created:
+        await enqueue(conn, SCHEMA, ToolAnnounced.create(tool=tool, version=1, content_hash=digest))
+        return Saved(Outcome.ACCEPTED, tool, 1)
     row = await conn.fetchrow(
         f"SELECT vendor_key, current_version, content_hash, record->>'vendor' AS vendor "
-        f"FROM {SCHEMA}.tools WHERE slug = $1",
+        f"FROM {SCHEMA}.tools WHERE slug = $1 FOR UPDATE",
         tool.slug,
     )
-    record = tool.model_dump_json()
-    if row is None:
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.tools (slug, vendor_key, category_key, current_version, "
-            "content_hash, record) VALUES ($1, $2, $3, 1, $4, $5::jsonb)",
-            tool.slug,
-            identity_key(tool.vendor),
-            identity_key(tool.category),
-            digest,
-            record,
-        )
-        await _insert_version(conn, tool.slug, 1, digest, record)
-        await enqueue(conn, SCHEMA, ToolAnnounced.create(tool=tool, version=1, content_hash=digest))
-        return Saved(Outcome.ACCEPTED, tool.slug, 1)
+    assert row is not None  # rows are never deleted
     if row["vendor_key"] != identity_key(tool.vendor):
         raise SlugTaken(tool.slug, row["vendor"])
     if row["content_hash"] == digest:
-        return Saved(Outcome.UNCHANGED, tool.slug, row["current_version"])
+        return Saved(Outcome.UNCHANGED, tool, row["current_version"])
     version = row["current_version"] + 1
     await conn.execute(
-        f"UPDATE {SCHEMA}.tools SET current_version = $2, content_hash = $3, record = $4::jsonb, "
-        "category_key = $5, updated_at = now() WHERE slug = $1",
+        f"WITH tool AS (UPDATE {SCHEMA}.tools SET current_version = $2, content_hash = $3, "
+        "record = $4::jsonb, category_key = $5, updated_at = now() WHERE slug = $1 RETURNING slug) "
+        f"INSERT INTO {SCHEMA}.tool_versions (slug, version, content_hash, record) "
+        "SELECT slug, $2, $3, $4::jsonb FROM tool",
         tool.slug,
         version,
         digest,
         record,
         identity_key(tool.category),
     )
-    await _insert_version(conn, tool.slug, version, digest, record)
     await enqueue(
         conn,
         SCHEMA,
         ToolUpdated.create(tool=tool, version=version, previous_version=version - 1, content_hash=digest),
     )
-    return Saved(Outcome.UPDATED, tool.slug, version)
-
-
-async def _insert_version(conn: Conn, slug: str, version: int, digest: str, record: str) -> None:
-    await conn.execute(
-        f"INSERT INTO {SCHEMA}.tool_versions (slug, version, content_hash, record) "
-        "VALUES ($1, $2, $3, $4::jsonb)",
-        slug,
-        version,
-        digest,
-        record,
-    )
+    return Saved(Outcome.UPDATED, tool, version)
 
 
 def _view(row: asyncpg.Record) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""Real servers for benchmarks: durable settings, as in production."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from verdicts.platform.embedded.nats import EmbeddedNats
+from verdicts.platform.embedded.postgres import EmbeddedPostgres
+from verdicts.platform.embedded.process import free_port
+
+VERDICTS = str(Path(sys.executable).parent / "verdicts")
+
+
+@dataclass
+class Servers:
+    nats_url: str
+    database_url: str
+    home: Path
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[Servers]:
+    home = Path(tempfile.mkdtemp(prefix="verdicts-bench-"))
+    nats = EmbeddedNats(home / "nats", port=free_port())
+    pg = EmbeddedPostgres(home / "postgres", port=free_port())
+    nats.start()
+    pg.start()
+    try:
+        yield Servers(nats.url, pg.url(), home)
+    finally:
+        nats.stop()
+        pg.stop()
+
+
+@contextlib.contextmanager
+def service(name: str, env: Servers) -> Iterator[str]:
+    """``verdicts run NAME`` as a separate process, like a pod; yields its base URL."""
+    port = free_port()
+    proc_env = os.environ | {
+        "VERDICTS_NATS_URL": env.nats_url,
+        "DATABASE_URL": env.database_url,
+        "VERDICTS_PORT": str(port),
+        "VERDICTS_LOG_LEVEL": "WARNING",
+        "VERDICTS_HOME": str(env.home),
+    }
+    proc = subprocess.Popen([VERDICTS, "run", name], env=proc_env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
