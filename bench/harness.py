@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres
 from verdicts.platform.embedded.process import free_port
@@ -26,6 +27,16 @@ class Servers:
     nats_url: str
     database_url: str
     home: Path
+
+
+@contextlib.contextmanager
+def llama(env: Servers) -> Iterator[str]:
+    server = EmbeddedLlama(env.home / "llama", port=free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager
@@ -43,7 +54,7 @@ def servers() -> Iterator[Servers]:
 
 
 @contextlib.contextmanager
-def service(name: str, env: Servers) -> Iterator[str]:
+def service(name: str, env: Servers, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``verdicts run NAME`` as a separate process, like a pod; yields its base URL."""
     port = free_port()
     proc_env = os.environ | {
@@ -52,6 +63,7 @@ def service(name: str, env: Servers) -> Iterator[str]:
         "VERDICTS_PORT": str(port),
         "VERDICTS_LOG_LEVEL": "WARNING",
         "VERDICTS_HOME": str(env.home),
+        **(extra_env or {}),
     }
     proc = subprocess.Popen([VERDICTS, "run", name], env=proc_env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

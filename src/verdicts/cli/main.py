@@ -177,6 +177,49 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option(
+    "--route", default="local", show_default=True, help="Route name (local, smollm3, claude-sonnet-4, ...)."
+)
+@click.option(
+    "--schema", "schema_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option("--max-tokens", default=256, show_default=True, type=int)
+@click.option("--temperature", default=0.2, show_default=True, type=float)
+@click.option("--seed", default=None, type=int)
+@click.option("--timeout", "timeout_s", default=120.0, show_default=True, type=float)
+@click.argument("prompt")
+def ask(
+    route: str,
+    schema_file: Path,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    timeout_s: float,
+    prompt: str,
+) -> None:
+    """Ask a route for JSON following the schema in SCHEMA (through inference.generate)."""
+    import asyncio
+
+    from verdicts.cli.ask import AskError, ask_inference
+
+    try:
+        reply = asyncio.run(
+            ask_inference(
+                settings_or_exit().home, route, schema_file, prompt, max_tokens, temperature, seed, timeout_s
+            )
+        )
+    except AskError as exc:
+        fail(str(exc))
+        return
+    click.echo(json.dumps(reply.answer, indent=2, ensure_ascii=False))
+    click.echo(
+        f"route {reply.route} ({reply.backend}, {reply.model}): {reply.usage.tokens_in} in / "
+        f"{reply.usage.tokens_out} out, {reply.latency_ms:.0f} ms, ${reply.cost_usd}",
+        err=True,
+    )
+
+
 @main.group()
 def docs() -> None:
     """Generated documents."""

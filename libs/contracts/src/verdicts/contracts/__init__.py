@@ -21,6 +21,7 @@ from verdicts.contracts.inference import (
     InferenceReply,
     InferenceRequest,
     Message,
+    Role,
 )
 from verdicts.contracts.tools import Pricing, PricingModel, Tool
 
@@ -43,6 +44,7 @@ __all__ = [
     "PricingModel",
     "Provenance",
     "ReviewCompleted",
+    "Role",
     "TallyUpdated",
     "Tool",
     "ToolAnnounced",

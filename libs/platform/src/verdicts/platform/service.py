@@ -34,6 +34,8 @@ from verdicts.platform.telemetry import configure_telemetry
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[["Runtime"], Coroutine[Any, Any, None]]
+StartupHook = Callable[["Runtime"], Awaitable[None]]
+"""Runs after migrations, before the broker starts consuming."""
 ServiceReadyCheck = Callable[["Runtime"], Awaitable[str]]
 """Returns "ok" when ready, else a short reason."""
 
@@ -49,6 +51,7 @@ class ServiceSpec:
     migrations: Path | None = None
     background: Sequence[BackgroundTask] = ()
     ready_checks: Mapping[str, ServiceReadyCheck] = field(default_factory=dict)
+    on_startup: Sequence[StartupHook] = ()
     uses_outbox: bool = True
 
 
@@ -90,6 +93,9 @@ async def start_runtime(runtime: Runtime) -> None:
     await provision_streams(settings.nats_url, duplicate_window_s=settings.duplicate_window_s)
     runtime.broker.context.set_global("runtime", runtime)
     runtime.broker.context.set_global("pool", runtime.pool)
+    for spec in runtime.services:
+        for hook in spec.on_startup:
+            await hook(runtime)
     await runtime.broker.start()
     for spec in runtime.services:
         if spec.uses_outbox:

@@ -1,0 +1,46 @@
+"""Model backends: each turns one completion call into text + usage, or a GatewayError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from verdicts.contracts import Message
+from verdicts.inference.routes import Route
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    parsed: dict[str, Any] | None  # set when the backend returns structured input (tool use)
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str
+    model: str
+
+
+class Backend(Protocol):
+    name: str
+
+    async def complete(
+        self,
+        route: Route,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+        timeout_s: float,
+    ) -> Completion: ...
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from a ``retry-after`` header (seconds form), if any."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,132 @@
+"""Claude through the official anthropic SDK: JSON via a forced tool, cached system prompt.
+
+429 (rate limit) and 529 (overloaded) are told apart; a spend-limit 429 is never
+retried (it becomes ``budget_exceeded``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+
+from verdicts.contracts import InferenceErrorKind, Message, Role
+from verdicts.inference.backends import Completion, retry_after
+from verdicts.inference.errors import GatewayError
+from verdicts.inference.routes import Route
+
+ANSWER_TOOL = "answer"
+_SPEND_LIMIT_MARKERS = ("usage limit", "spend limit", "spending limit", "credit balance")
+
+
+class AnthropicBackend:
+    name = "anthropic"
+
+    def __init__(self, api_key: str | None, base_url: str | None = None) -> None:
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key or "missing", base_url=base_url, max_retries=0
+        )
+        self._has_key = bool(api_key)
+
+    async def complete(
+        self,
+        route: Route,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+        timeout_s: float,
+    ) -> Completion:
+        if not self._has_key:
+            raise GatewayError(
+                InferenceErrorKind.UPSTREAM_ERROR,
+                f"{route.name}: ANTHROPIC_API_KEY is not set",
+                retryable=False,
+            )
+        system = "\n\n".join(m.content for m in messages if m.role is Role.SYSTEM)
+        kwargs: dict[str, Any] = {}
+        if system:
+            # The shared system prompt is the same for every tool: cache it.
+            kwargs["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+        if schema is not None:
+            kwargs["tools"] = [
+                {"name": ANSWER_TOOL, "description": "Give the answer.", "input_schema": schema}
+            ]
+            kwargs["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
+        conversation: list[Any] = [
+            {"role": m.role.value, "content": m.content} for m in messages if m.role is not Role.SYSTEM
+        ]
+        try:
+            response = await self._client.messages.create(
+                model=route.model,
+                max_tokens=max_tokens,
+                messages=conversation,
+                timeout=timeout_s,
+                # Not a typed parameter in this SDK release; the Messages API still takes it.
+                extra_body={"temperature": temperature},
+                **kwargs,
+            )
+        except anthropic.APITimeoutError:
+            raise GatewayError(InferenceErrorKind.TIMEOUT, f"{route.name}: upstream timed out") from None
+        except anthropic.APIConnectionError as exc:
+            raise GatewayError(
+                InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: {exc.__class__.__name__}"
+            ) from None
+        except anthropic.APIStatusError as exc:
+            raise classify(route, exc) from None
+        except (ValueError, KeyError, TypeError) as exc:  # a body the SDK could not read
+            raise GatewayError(
+                InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: unreadable response: {exc}"
+            ) from None
+        parsed: dict[str, Any] | None = None
+        texts: list[str] = []
+        for block in response.content:
+            if block.type == "tool_use" and block.name == ANSWER_TOOL:
+                parsed = block.input if isinstance(block.input, dict) else None
+            elif block.type == "text":
+                texts.append(block.text)
+        text = json.dumps(parsed) if parsed is not None else "".join(texts)
+        usage = response.usage
+        tokens_in = (
+            usage.input_tokens
+            + (usage.cache_read_input_tokens or 0)
+            + (usage.cache_creation_input_tokens or 0)
+        )
+        return Completion(
+            text=text,
+            parsed=parsed,
+            tokens_in=tokens_in,
+            tokens_out=usage.output_tokens,
+            finish_reason=response.stop_reason or "end_turn",
+            model=response.model,
+        )
+
+
+def classify(route: Route, exc: anthropic.APIStatusError) -> GatewayError:
+    status = exc.status_code
+    after = retry_after(exc.response.headers)
+    message = str(getattr(exc, "message", "") or exc).lower()
+    if status == 429 and any(marker in message for marker in _SPEND_LIMIT_MARKERS):
+        return GatewayError(
+            InferenceErrorKind.BUDGET_EXCEEDED,
+            f"{route.name}: Anthropic spend limit reached",
+            retryable=False,
+        )
+    if status == 429:
+        return GatewayError(
+            InferenceErrorKind.RATE_LIMITED, f"{route.name}: rate limited", retry_after_s=after
+        )
+    if status == 529:
+        return GatewayError(
+            InferenceErrorKind.OVERLOADED, f"{route.name}: Anthropic overloaded", retry_after_s=after
+        )
+    if 400 <= status < 500:
+        return GatewayError(
+            InferenceErrorKind.BAD_REQUEST, f"{route.name}: upstream refused the request ({status})"
+        )
+    return GatewayError(
+        InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: upstream error {status}", retry_after_s=after
+    )

@@ -1,0 +1,102 @@
+"""OpenAI-compatible upstreams (vLLM in production, llama.cpp locally) through the openai SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from verdicts.contracts import InferenceErrorKind, Message
+from verdicts.inference.backends import Completion, retry_after
+from verdicts.inference.errors import GatewayError
+from verdicts.inference.routes import Dialect, Route
+
+
+def response_format(dialect: Dialect, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    if dialect is Dialect.JSON_OBJECT_SCHEMA:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
+
+class OpenAICompatibleBackend:
+    name = "openai-compatible"
+
+    def __init__(self, api_key: str | None = None) -> None:
+        self._api_key = api_key or "unused"
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+
+    def _client(self, base_url: str) -> openai.AsyncOpenAI:
+        if base_url not in self._clients:
+            # Retries are the gateway's (it knows deadlines and budgets).
+            self._clients[base_url] = openai.AsyncOpenAI(
+                base_url=base_url, api_key=self._api_key, max_retries=0
+            )
+        return self._clients[base_url]
+
+    async def complete(
+        self,
+        route: Route,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+        timeout_s: float,
+    ) -> Completion:
+        assert route.base_url, f"route {route.name} has no base_url"
+        extra: dict[str, Any] = {}
+        fmt = response_format(route.dialect, schema)
+        if fmt is not None:
+            extra["response_format"] = fmt
+        if seed is not None:
+            extra["seed"] = seed
+        try:
+            response = await self._client(route.base_url).chat.completions.create(
+                model=route.model,
+                messages=[{"role": m.role.value, "content": m.content} for m in messages],  # type: ignore[misc]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                timeout=timeout_s,
+                **extra,
+            )
+        except openai.APITimeoutError:
+            raise GatewayError(InferenceErrorKind.TIMEOUT, f"{route.name}: upstream timed out") from None
+        except openai.APIConnectionError as exc:
+            raise GatewayError(
+                InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: {exc.__class__.__name__}"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise classify(route, exc) from None
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            parsed=None,
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason or "stop",
+            model=response.model or route.model,
+        )
+
+
+def classify(route: Route, exc: openai.APIStatusError) -> GatewayError:
+    status = exc.status_code
+    after = retry_after(exc.response.headers)
+    if status == 429:
+        return GatewayError(
+            InferenceErrorKind.RATE_LIMITED, f"{route.name}: rate limited", retry_after_s=after
+        )
+    if status == 503:
+        return GatewayError(
+            InferenceErrorKind.OVERLOADED, f"{route.name}: upstream overloaded", retry_after_s=after
+        )
+    if 400 <= status < 500:
+        return GatewayError(
+            InferenceErrorKind.BAD_REQUEST, f"{route.name}: upstream refused the request ({status})"
+        )
+    return GatewayError(
+        InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: upstream error {status}", retry_after_s=after
+    )

@@ -1,0 +1,98 @@
+"""Routes: the names reviewers use, each bound to a backend, a model and its limits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from verdicts.inference.config import InferenceSettings
+from verdicts.platform.embedded.llama import LOCAL_MODEL_ALIAS
+
+
+class BackendKind(StrEnum):
+    OPENAI = "openai"  # OpenAI-compatible HTTP: vLLM, llama.cpp
+    ANTHROPIC = "anthropic"
+
+
+class Dialect(StrEnum):
+    """How the backend is told to follow a JSON schema."""
+
+    JSON_SCHEMA = "json_schema"  # response_format json_schema (vLLM, llama.cpp's llama-server)
+    JSON_OBJECT_SCHEMA = "json_object_schema"  # response_format json_object + schema (llama-cpp-python)
+    TOOL_USE = "tool_use"  # Anthropic: a forced tool whose input schema is the answer's
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    backend: BackendKind
+    base_url: str | None = None
+    model: str
+    dialect: Dialect
+    context_tokens: int = Field(ge=256)
+    max_output_tokens: int = Field(ge=1)
+    price_in_per_mtok: Decimal = Decimal(0)
+    price_out_per_mtok: Decimal = Decimal(0)
+    max_concurrency: int = Field(default=4, ge=1)
+    max_queue: int = Field(default=32, ge=0)
+    timeout_s: float = Field(default=120, gt=0)
+    max_attempts: int = Field(default=4, ge=1)
+    fallback: str | None = None
+    daily_budget_usd: Decimal | None = None
+
+    def cost(self, tokens_in: int, tokens_out: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (tokens_in * self.price_in_per_mtok + tokens_out * self.price_out_per_mtok) / million
+
+
+def default_routes(settings: InferenceSettings) -> dict[str, Route]:
+    routes = [
+        Route(
+            name="local",
+            backend=BackendKind.OPENAI,
+            base_url=settings.local_url or "http://127.0.0.1:8088/v1",
+            model=LOCAL_MODEL_ALIAS,
+            dialect=Dialect.JSON_OBJECT_SCHEMA,
+            context_tokens=2048,
+            max_output_tokens=1024,
+            max_concurrency=2,
+        ),
+        Route(
+            name="smollm3",
+            backend=BackendKind.OPENAI,
+            base_url=settings.vllm_url,
+            model=settings.vllm_model,
+            dialect=Dialect.JSON_SCHEMA,
+            context_tokens=settings.vllm_max_model_len,
+            max_output_tokens=2048,
+            max_concurrency=32,
+            max_queue=256,
+            fallback="local",
+        ),
+        Route(
+            name="claude-sonnet-4",
+            backend=BackendKind.ANTHROPIC,
+            base_url=settings.anthropic_base_url,
+            model="claude-sonnet-4-20250514",
+            dialect=Dialect.TOOL_USE,
+            context_tokens=200_000,
+            max_output_tokens=8192,
+            price_in_per_mtok=Decimal(3),
+            price_out_per_mtok=Decimal(15),
+            max_concurrency=8,
+            max_queue=64,
+            daily_budget_usd=Decimal(25),
+        ),
+    ]
+    table = {r.name: r for r in routes}
+    if settings.routes_file is not None:
+        for item in yaml.safe_load(settings.routes_file.read_text()) or []:
+            base = table.get(item.get("name", ""))
+            merged = base.model_dump() | item if base else item
+            route = Route.model_validate(merged)
+            table[route.name] = route
+    return table
