@@ -52,6 +52,18 @@ class Provenance(Contract):
     latency_ms: float = 0
 
 
+class ReviewRequested(Event):
+    """One durable review job: a persona's review of one tool version in one panel run."""
+
+    SUBJECT: ClassVar[str] = subjects.PANEL_REVIEW_REQUESTED
+    TYPE: ClassVar[str] = "verdicts.panel.review_requested.v1"
+    type: Literal["verdicts.panel.review_requested.v1"]
+    tool_slug: str
+    tool_version: int
+    panel_run: int = Field(ge=1)
+    persona: str
+
+
 class ReviewStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
@@ -63,6 +75,7 @@ class ReviewCompleted(Event):
     type: Literal["verdicts.panel.review_completed.v1"]
     tool_slug: str
     tool_version: int
+    panel_run: int = 1
     persona: str
     status: ReviewStatus
     verdict: Choice | None = None
@@ -83,6 +96,8 @@ class PanelVerdictUpdated(Event):
     skip: int = Field(ge=0)
     ship_pct: float | None = Field(default=None, ge=0, le=100)
     partial: bool = False
+    panel_run: int = 1
+    failed: int = Field(default=0, ge=0)
 
 
 class BallotCast(Event):
@@ -138,6 +153,7 @@ class DeadLettered(Contract):
 ALL_EVENTS: tuple[type[Event], ...] = (
     ToolAnnounced,
     ToolUpdated,
+    ReviewRequested,
     ReviewCompleted,
     PanelVerdictUpdated,
     BallotCast,

@@ -18,6 +18,7 @@ class StreamName:
 
 INGEST_TOOL_ANNOUNCED: Final = "ingest.tool.announced"
 INGEST_TOOL_UPDATED: Final = "ingest.tool.updated"
+PANEL_REVIEW_REQUESTED: Final = "panel.review.requested"
 PANEL_REVIEW_COMPLETED: Final = "panel.review.completed"
 PANEL_VERDICT_UPDATED: Final = "panel.verdict.updated"
 VOTES_BALLOT_CAST: Final = "votes.ballot.cast"

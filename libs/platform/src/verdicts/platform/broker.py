@@ -123,17 +123,24 @@ def durable_subscriber(
     durable: str,
     settings: PlatformSettings,
     batch_size: int = 16,
+    max_deliver: int | None = None,
+    ack_wait_s: float | None = None,
     **kwargs: Any,
 ) -> Callable[..., Any]:
-    """A durable pull consumer with bounded deliveries and explicit acks."""
+    """A durable pull consumer with bounded deliveries and explicit acks.
+
+    ``max_deliver`` above the platform's lets a handler retry on its own terms
+    (raising ``NackMessage``); an unexpected exception is still parked after the
+    platform's ``max_deliver``.
+    """
     return router.subscriber(  # type: ignore[no-any-return]
         subject,
         stream=JStream(stream.name, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         config=ConsumerConfig(
-            max_deliver=settings.max_deliver,
-            ack_wait=settings.ack_wait_s,
+            max_deliver=max_deliver or settings.max_deliver,
+            ack_wait=ack_wait_s or settings.ack_wait_s,
             max_ack_pending=1000,
         ),
         ack_policy=AckPolicy.NACK_ON_ERROR,

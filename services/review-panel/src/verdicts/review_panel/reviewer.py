@@ -1,0 +1,167 @@
+"""One persona's review of one tool: route choice, generation, grounding, provenance.
+
+Inference errors are retried by kind: rate limits and outages wait (the job is
+redelivered later), bad requests do not. A job that runs out of deliveries, or a
+review that fails grounding twice, is stored as failed with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from decimal import Decimal
+from typing import Any
+
+from faststream.exceptions import NackMessage
+from faststream.nats import NatsBroker
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from verdicts.contracts import (
+    Choice,
+    InferenceError,
+    InferenceReply,
+    InferenceRequest,
+    Message,
+    Provenance,
+    ReviewStatus,
+    Role,
+    Tool,
+)
+from verdicts.contracts.subjects import INFERENCE_GENERATE
+from verdicts.platform.inference_client import parse_inference_answer
+from verdicts.review_panel.config import PanelSettings
+from verdicts.review_panel.domain import (
+    SCHEMA_VERSION,
+    VERDICT_SCHEMA,
+    build_messages,
+    choose_route,
+    grounding_problems,
+    prompt_sha256,
+)
+from verdicts.review_panel.personas import Persona
+from verdicts.review_panel.store import ReviewOutcome
+
+log = logging.getLogger(__name__)
+
+
+class Reviewer:
+    def __init__(self, settings: PanelSettings, personas: list[Persona], assignment: dict[str, str]) -> None:
+        self.settings = settings
+        self.personas = {p.id: p for p in personas}
+        self.assignment = assignment
+        self.available = settings.available_routes or sorted(set(assignment.values()))
+
+    async def review(
+        self, broker: NatsBroker, tool: Tool, persona_id: str, *, deliveries: int
+    ) -> ReviewOutcome:
+        persona = self.personas.get(persona_id)
+        if persona is None:
+            return ReviewOutcome(ReviewStatus.FAILED, failure_reason=f"unknown persona {persona_id!r}")
+        choice = choose_route(
+            self.assignment.get(persona.id, persona.default_route),
+            tool,
+            families=self.settings.route_families,
+            preference=self.settings.route_preference,
+            available=self.available,
+        )
+        messages = build_messages(persona, tool)
+        spent: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost": Decimal(0), "latency": 0.0}
+        problems: list[str] = []
+        for attempt in range(2):  # the second attempt is the grounding retry
+            seed = self.settings.seed + attempt
+            answer = await self._generate(broker, choice.route, messages, seed, deliveries)
+            if isinstance(answer, InferenceError):
+                return ReviewOutcome(
+                    ReviewStatus.FAILED,
+                    failure_reason=f"inference {answer.kind}: {answer.message}",
+                    route_note=choice.note,
+                )
+            spent["tokens_in"] += answer.usage.tokens_in
+            spent["tokens_out"] += answer.usage.tokens_out
+            spent["cost"] += answer.cost_usd
+            spent["latency"] += answer.latency_ms
+            problems = grounding_problems(answer.answer, tool)
+            if not problems:
+                return ReviewOutcome(
+                    ReviewStatus.COMPLETED,
+                    verdict=Choice(answer.answer["verdict"]),
+                    review=answer.answer["review"],
+                    key_points=tuple(answer.answer["key_points"]),
+                    confidence=float(answer.answer["confidence"]),
+                    route_note=choice.note,
+                    provenance=self._provenance(persona, answer, messages, seed, spent),
+                )
+            messages = [
+                *messages,
+                Message(role=Role.ASSISTANT, content=answer.raw_text),
+                Message(
+                    role=Role.USER,
+                    content="That review cannot be published: "
+                    + "; ".join(problems)
+                    + f". Write it again as JSON. Name {tool.name}; quote no URL that is not in the record.",
+                ),
+            ]
+        return ReviewOutcome(
+            ReviewStatus.FAILED,
+            failure_reason="grounding failed twice: " + "; ".join(problems),
+            route_note=choice.note,
+        )
+
+    async def _generate(
+        self, broker: NatsBroker, route: str, messages: list[Message], seed: int, deliveries: int
+    ) -> InferenceReply | InferenceError:
+        request = InferenceRequest(
+            route=route,
+            messages=tuple(messages),
+            json_schema=VERDICT_SCHEMA,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            seed=seed,
+            caller="review-panel",
+        )
+        last_try = deliveries >= self.settings.job_max_deliver
+        try:
+            response = await broker.request(
+                request.model_dump_json().encode(),
+                INFERENCE_GENERATE,
+                timeout=self.settings.inference_timeout_s,
+            )
+            answer = parse_inference_answer(response.body)
+        except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
+            answer = InferenceError(
+                kind="upstream_error",
+                message=f"inference unavailable ({exc.__class__.__name__})",
+                retryable=True,
+            )
+        if isinstance(answer, InferenceError) and answer.retryable and not last_try:
+            delay = answer.retry_after_s or min(30.0, 2.0 * 2 ** (deliveries - 1)) * (0.5 + random.random())  # noqa: S311
+            log.warning(
+                "review waits for inference",
+                extra={"route": route, "kind": answer.kind, "delay_s": delay, "deliveries": deliveries},
+            )
+            raise NackMessage(delay=delay)
+        return answer
+
+    def _provenance(
+        self,
+        persona: Persona,
+        answer: InferenceReply,
+        messages: list[Message],
+        seed: int,
+        spent: dict[str, Any],
+    ) -> Provenance:
+        return Provenance(
+            route=answer.route,
+            backend=answer.backend,
+            model=answer.model,
+            prompt_template_version=persona.template_version,
+            prompt_sha256=prompt_sha256(messages),
+            schema_version=SCHEMA_VERSION,
+            temperature=self.settings.temperature,
+            seed=seed,
+            tokens_in=spent["tokens_in"],
+            tokens_out=spent["tokens_out"],
+            cost_usd=spent["cost"],
+            latency_ms=spent["latency"],
+        )
