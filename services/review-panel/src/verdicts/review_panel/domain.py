@@ -17,17 +17,14 @@ SCHEMA_VERSION = "verdict-v1"
 REVIEW_MIN_WORDS = 60
 REVIEW_MAX_WORDS = 180
 
+# No string length bounds: llama.cpp turns {300,1400} into a grammar too large to serve.
+# Review length (60-180 words) is a grounding check instead.
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "verdict": {"type": "string", "enum": ["ship", "skip"]},
-        "review": {"type": "string", "minLength": 300, "maxLength": 1400},
-        "key_points": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 3, "maxLength": 120},
-            "minItems": 1,
-            "maxItems": 3,
-        },
+        "review": {"type": "string"},
+        "key_points": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     },
     "required": ["verdict", "review", "key_points", "confidence"],

@@ -137,7 +137,9 @@ class Reviewer:
         if isinstance(answer, InferenceError) and answer.retryable and not last_try:
             delay = answer.retry_after_s or min(30.0, 2.0 * 2 ** (deliveries - 1)) * (0.5 + random.random())  # noqa: S311
             log.warning(
-                "review waits for inference",
+                "review waits for inference: %s %s",
+                answer.kind,
+                answer.message,
                 extra={"route": route, "kind": answer.kind, "delay_s": delay, "deliveries": deliveries},
             )
             raise NackMessage(delay=delay)
