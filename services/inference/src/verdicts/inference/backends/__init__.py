@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from verdicts.contracts import Message
+from verdicts.contracts import InferenceErrorKind, Message
+from verdicts.inference.errors import GatewayError
 from verdicts.inference.routes import Route
 
 
@@ -33,6 +34,26 @@ class Backend(Protocol):
         seed: int | None,
         timeout_s: float,
     ) -> Completion: ...
+
+
+def classify_status(route: Route, status: int, headers: Any, *, overloaded_status: int) -> GatewayError:
+    """An upstream HTTP error as a typed gateway error (429 rate limit, overload, 4xx, 5xx)."""
+    after = retry_after(headers)
+    if status == 429:
+        return GatewayError(
+            InferenceErrorKind.RATE_LIMITED, f"{route.name}: rate limited", retry_after_s=after
+        )
+    if status == overloaded_status:
+        return GatewayError(
+            InferenceErrorKind.OVERLOADED, f"{route.name}: upstream overloaded", retry_after_s=after
+        )
+    if 400 <= status < 500:
+        return GatewayError(
+            InferenceErrorKind.BAD_REQUEST, f"{route.name}: upstream refused the request ({status})"
+        )
+    return GatewayError(
+        InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: upstream error {status}", retry_after_s=after
+    )
 
 
 def retry_after(headers: Any) -> float | None:

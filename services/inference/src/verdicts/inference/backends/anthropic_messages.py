@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 
 from verdicts.contracts import InferenceErrorKind, Message, Role
-from verdicts.inference.backends import Completion, retry_after
+from verdicts.inference.backends import Completion, classify_status
 from verdicts.inference.errors import GatewayError
 from verdicts.inference.routes import Route
 
@@ -107,7 +107,6 @@ class AnthropicBackend:
 
 def classify(route: Route, exc: anthropic.APIStatusError) -> GatewayError:
     status = exc.status_code
-    after = retry_after(exc.response.headers)
     message = str(getattr(exc, "message", "") or exc).lower()
     if status == 429 and any(marker in message for marker in _SPEND_LIMIT_MARKERS):
         return GatewayError(
@@ -115,18 +114,4 @@ def classify(route: Route, exc: anthropic.APIStatusError) -> GatewayError:
             f"{route.name}: Anthropic spend limit reached",
             retryable=False,
         )
-    if status == 429:
-        return GatewayError(
-            InferenceErrorKind.RATE_LIMITED, f"{route.name}: rate limited", retry_after_s=after
-        )
-    if status == 529:
-        return GatewayError(
-            InferenceErrorKind.OVERLOADED, f"{route.name}: Anthropic overloaded", retry_after_s=after
-        )
-    if 400 <= status < 500:
-        return GatewayError(
-            InferenceErrorKind.BAD_REQUEST, f"{route.name}: upstream refused the request ({status})"
-        )
-    return GatewayError(
-        InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: upstream error {status}", retry_after_s=after
-    )
+    return classify_status(route, status, exc.response.headers, overloaded_status=529)

@@ -7,7 +7,7 @@ from typing import Any
 import openai
 
 from verdicts.contracts import InferenceErrorKind, Message
-from verdicts.inference.backends import Completion, retry_after
+from verdicts.inference.backends import Completion, classify_status
 from verdicts.inference.errors import GatewayError
 from verdicts.inference.routes import Dialect, Route
 
@@ -83,20 +83,4 @@ class OpenAICompatibleBackend:
 
 
 def classify(route: Route, exc: openai.APIStatusError) -> GatewayError:
-    status = exc.status_code
-    after = retry_after(exc.response.headers)
-    if status == 429:
-        return GatewayError(
-            InferenceErrorKind.RATE_LIMITED, f"{route.name}: rate limited", retry_after_s=after
-        )
-    if status == 503:
-        return GatewayError(
-            InferenceErrorKind.OVERLOADED, f"{route.name}: upstream overloaded", retry_after_s=after
-        )
-    if 400 <= status < 500:
-        return GatewayError(
-            InferenceErrorKind.BAD_REQUEST, f"{route.name}: upstream refused the request ({status})"
-        )
-    return GatewayError(
-        InferenceErrorKind.UPSTREAM_ERROR, f"{route.name}: upstream error {status}", retry_after_s=after
-    )
+    return classify_status(route, exc.status_code, exc.response.headers, overloaded_status=503)
