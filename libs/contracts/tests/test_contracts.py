@@ -39,7 +39,7 @@ def sample_tool() -> Tool:
         tagline="3B open model",
         description="A small model.",
         pricing=Pricing(model=PricingModel.FREE, entry="Free", entry_price_usd=Decimal(0)),
-        homepage="https://huggingface.co/HuggingFaceTB/SmolLM3-3B",
+        homepage="https://example.com/smollm3",
         released=date(2025, 7, 8),
     )
 
