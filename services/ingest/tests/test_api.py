@@ -6,33 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
-import asyncpg
 import nats
 import pytest
-from litestar.testing import AsyncTestClient
 
 from verdicts.contracts import ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM
-from verdicts.ingest.app import create_app
-from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually
 
 pytestmark = pytest.mark.integration
 
 SAMPLE = json.loads((Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text())
-
-
-@pytest.fixture(scope="module")
-async def client(settings):
-    async with AsyncTestClient(build_app([create_app()], settings)) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def db(database_url):
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture(scope="module")

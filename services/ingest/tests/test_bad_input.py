@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import asyncpg
 import pytest
-from litestar.testing import AsyncTestClient
-
-from verdicts.ingest.app import create_app
-from verdicts.platform.service import build_app
 
 pytestmark = pytest.mark.integration
 
@@ -68,19 +63,6 @@ CASES = {
     "bad release date": (with_(released="last tuesday"), JSON, 422, "released"),
     "too many tags": (with_(tags=[f"t{i}" for i in range(21)]), JSON, 422, "tags"),
 }
-
-
-@pytest.fixture(scope="module")
-async def client(settings):
-    async with AsyncTestClient(build_app([create_app()], settings)) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def db(database_url):
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
 
 
 async def nothing_stored(db) -> None:

@@ -10,10 +10,10 @@ import fcntl
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,36 +104,62 @@ def home_lock(home: Path) -> Iterator[str | None]:
         handle.close()
 
 
+class EmbeddedServer(Stoppable, Protocol):
+    def start(self) -> None: ...
+
+
+def _given_or_started(
+    stack: Stack,
+    given: str,
+    what: str,
+    port: int,
+    variable: str,
+    make: Callable[[], EmbeddedServer],
+    url_of: Callable[[Any], str],
+) -> str:
+    """The URL from the environment, or that of an embedded server started on ``port``."""
+    if given:
+        return given
+    check_port_free(port, what, variable)
+    server = make()
+    server.start()
+    stack.started.append((what, server))
+    return url_of(server)
+
+
 def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
     """Start what is not given by URL; on any failure stop what was started."""
     home = settings.home.resolve()
     stack = Stack(home=home)
     try:
         check_port_free(settings.port, "the HTTP API", "VERDICTS_PORT")
-        if settings.nats_url:
-            stack.nats_url = settings.nats_url
-        else:
-            check_port_free(ports.nats_port, "nats-server", "VERDICTS_NATS_PORT")
-            nats = EmbeddedNats(home / "nats", port=ports.nats_port)
-            nats.start()
-            stack.started.append(("nats-server", nats))
-            stack.nats_url = nats.url
-        if settings.database_url:
-            stack.database_url = settings.database_url
-        else:
-            check_port_free(ports.pg_port, "PostgreSQL", "VERDICTS_PG_PORT")
-            pg = EmbeddedPostgres(home / "postgres", port=ports.pg_port)
-            pg.start()
-            stack.started.append(("postgres", pg))
-            stack.database_url = pg.url()
-        if settings.model_url:
-            stack.model_url = settings.model_url
-        else:
-            check_port_free(ports.model_port, "the llama.cpp model server", "VERDICTS_MODEL_PORT")
-            llama = EmbeddedLlama(home / "llama", port=ports.model_port)
-            llama.start()
-            stack.started.append(("llama.cpp", llama))
-            stack.model_url = llama.url
+        stack.nats_url = _given_or_started(
+            stack,
+            settings.nats_url,
+            "nats-server",
+            ports.nats_port,
+            "VERDICTS_NATS_PORT",
+            lambda: EmbeddedNats(home / "nats", port=ports.nats_port),
+            lambda s: s.url,
+        )
+        stack.database_url = _given_or_started(
+            stack,
+            settings.database_url,
+            "PostgreSQL",
+            ports.pg_port,
+            "VERDICTS_PG_PORT",
+            lambda: EmbeddedPostgres(home / "postgres", port=ports.pg_port),
+            lambda s: s.url(),
+        )
+        stack.model_url = _given_or_started(
+            stack,
+            settings.model_url,
+            "the llama.cpp model server",
+            ports.model_port,
+            "VERDICTS_MODEL_PORT",
+            lambda: EmbeddedLlama(home / "llama", port=ports.model_port),
+            lambda s: s.url,
+        )
     except BaseException:
         stack.stop()
         raise

@@ -1,0 +1,23 @@
+"""Fixtures shared by ingest's tests: the service over HTTP and a database connection."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from verdicts.ingest.app import create_app
+from verdicts.platform.service import build_app
+
+
+@pytest.fixture(scope="module")
+async def client(settings):
+    async with AsyncTestClient(build_app([create_app()], settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def db(database_url):
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
