@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from litestar import Litestar, Request, Response, post
 
-from verdicts.platform.embedded.process import free_port
+from verdicts.platform.testing.plugin import served
 
 
 @dataclass
@@ -100,16 +99,6 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
             return fake.respond(body)
         return fake.respond(body)
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(Litestar([messages]), port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-        await asyncio.sleep(0.02)
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    async with served(Litestar([messages]), lifespan="off") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        await task

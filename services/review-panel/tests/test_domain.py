@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import jsonschema
+
 import pytest
 
 from verdicts.contracts import Pricing, Tool
@@ -12,6 +14,7 @@ from verdicts.review_panel.domain import (
     grounding_problems,
     prompt_sha256,
     tally,
+    verdict_schema,
 )
 from verdicts.review_panel.personas import load_personas
 
@@ -105,3 +108,33 @@ def test_tally_and_partial():
     assert result.ship_pct == pytest.approx(66.7)
     assert result.partial
     assert tally([None]).ship_pct is None
+
+
+WORDS = " ".join(["useful"] * 70)
+
+
+def test_verdict_schema_requires_a_review_that_opens_with_the_name_and_has_enough_words():
+    schema = verdict_schema(tool())
+    jsonschema.validate(review(f"Claude 4 Sonnet is {WORDS}."), schema)
+    for text in (
+        f"It is {WORDS}.",
+        "Claude 4 Sonnet is short.",
+        f"Claude 4 Sonnet {WORDS} https://evil.example",
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(review(text), schema)
+
+
+def test_verdict_schema_escapes_the_name_and_bounds_the_rest():
+    schema = verdict_schema(tool(name="C++ (beta)?"))
+    jsonschema.validate(review(f"C++ (beta)? is {WORDS}"), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(review(f"CCC (beta) is {WORDS}"), schema)
+    for bad in (
+        {"confidence": 0.33},
+        {"confidence": 1.5},
+        {"key_points": []},
+        {"key_points": ["line\nbreak"]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(review(f"C++ (beta)? is {WORDS}") | bad, schema)

@@ -1,118 +1,153 @@
-"""The panel end to end: ingest -> review-panel -> inference (real llama.cpp) -> reviews."""
+"""The panel end to end: ingest -> review-panel -> inference (real llama.cpp) -> reviews.
+
+The tests in this module build on each other (one stack, one database), in order:
+the seed panels, a redelivery, an update, an on-demand re-run from the CLI.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import asyncio
 
-import asyncpg
-import jsonschema
+import httpx
 import nats
 import pytest
-from litestar.testing import AsyncTestClient
+from click.testing import CliRunner
+from panel_testing import SAMPLE, assert_completed_with_provenance, panels_done
 
-from verdicts.contracts import PanelVerdictUpdated
-from verdicts.contracts.subjects import PANEL_STREAM
+from verdicts.cli.main import main
+from verdicts.contracts import PanelVerdictUpdated, ToolAnnounced
+from verdicts.contracts.subjects import INGEST_STREAM, PANEL_STREAM
 from verdicts.inference.app import create_app as inference_app
 from verdicts.ingest.app import create_app as ingest_app
 from verdicts.platform.service import build_app
-from verdicts.platform.testing.plugin import eventually
+from verdicts.platform.testing.plugin import eventually, served
 from verdicts.review_panel.app import create_app as panel_app
-from verdicts.review_panel.domain import VERDICT_SCHEMA
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 
-SAMPLE = json.loads((Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text())
-SEED_TOOLS = SAMPLE[:2]
-PROVENANCE_FIELDS = (
-    "route", "backend", "model", "prompt_template_version", "prompt_sha256", "schema_version",
-    "temperature", "seed", "tokens_in", "tokens_out", "cost_usd", "latency_ms",
-)  # fmt: skip  # Claude 4 Sonnet and SmolLM3, the seed comparison
+SEED_TOOLS = SAMPLE[:2]  # Claude 4 Sonnet and SmolLM3, the seed comparison
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
-async def client(settings, llama_server, monkeypatch_module):
+async def api(settings, llama_server, monkeypatch_module):
     monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
-    monkeypatch_module.setenv("VERDICTS_REVIEW_PANEL_MAX_TOKENS", "200")
     app = build_app([ingest_app(), panel_app(settings), inference_app()], settings)
-    async with AsyncTestClient(app) as client:
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield client
 
 
-@pytest.fixture(scope="module")
-async def db(database_url):
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
-async def panels_done(db, count: int) -> bool:
-    done = await db.fetchval("SELECT count(*) FROM review_panel.panels WHERE status <> 'running'")
-    return done >= count
-
-
-async def panel_events(nats_url: str) -> list[PanelVerdictUpdated]:
+async def stream_events(nats_url: str, stream: str, subject: str) -> list[nats.aio.msg.Msg]:
+    """Every message on ``subject`` in ``stream``, read directly (no consumer)."""
     nc = await nats.connect(nats_url)
     try:
-        sub = await nc.jetstream().subscribe(
-            "panel.verdict.updated", stream=PANEL_STREAM.name, ordered_consumer=True
-        )
-        events = []
-        while True:
-            try:
-                events.append(PanelVerdictUpdated.model_validate_json((await sub.next_msg(timeout=1)).data))
-            except nats.errors.TimeoutError:
-                return events
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        messages = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await js.get_msg(stream, seq)
+            if message.subject == subject:
+                messages.append(message)
+        return messages
     finally:
         await nc.close()
 
 
-async def test_seed_tools_get_eight_reviews_with_provenance_and_two_verdicts(client, db, settings):
-    result = await client.post("/v1/tools/batch", json=SEED_TOOLS)
+async def test_seed_tools_get_eight_reviews_with_provenance_and_two_verdicts(api, db, settings):
+    result = await api.post("/v1/tools/batch", json=SEED_TOOLS)
     assert result.json()["summary"]["accepted"] == 2
     await eventually(lambda: panels_done(db, 2), within=280, interval=1)
 
     rows = await db.fetch("SELECT * FROM review_panel.reviews ORDER BY slug, persona")
     assert len(rows) == 8
     for row in rows:
-        if row["status"] == "failed":
-            # SmolLM2-135M often writes reviews that fail grounding; they are kept with the reason.
-            assert row["failure_reason"]
-            continue
-        answer = {
-            "verdict": row["verdict"],
-            "review": row["review"],
-            "key_points": json.loads(row["key_points"]),
-            "confidence": row["confidence"],
-        }
-        jsonschema.validate(answer, VERDICT_SCHEMA)
-        provenance = json.loads(row["provenance"])
-        for field in PROVENANCE_FIELDS:
-            assert provenance[field] is not None, field
-        assert len(provenance["prompt_sha256"]) == 64
+        await assert_completed_with_provenance(db, row)
 
-    body = (await client.get("/v1/tools/smollm3/reviews")).json()
+    body = (await api.get("/v1/tools/smollm3/reviews")).json()
     assert body["latest"]["version"] == 1
-    assert len(body["latest"]["reviews"]) == 4
+    assert body["history"] == []
+    reviews = body["latest"]["reviews"]
+    assert len(reviews) == 4
+    assert all(r["status"] == "completed" and r["review"].startswith("SmolLM3") for r in reviews)
     panel = body["latest"]["panel"]
-    failed = sum(r["status"] == "failed" for r in body["latest"]["reviews"])
-    assert panel["failed"] == failed
-    assert panel["partial"] is (failed > 0)
-    assert panel["ship"] + panel["skip"] + failed == 4
+    assert (panel["status"], panel["partial"]) == ("complete", False)
+    assert panel["ship"] + panel["skip"] == 4
+    assert panel["ship_pct"] == round(100 * panel["ship"] / 4, 1)
     # SmolLM2 on `local` is the tool's own family and no other route is configured: flagged.
-    assert all("self-judging" in (r["route_note"] or "") for r in body["latest"]["reviews"])
+    assert all("self-judging" in (r["route_note"] or "") for r in reviews)
 
-    events = await eventually(lambda: panel_events(settings.nats_url), within=30)
-    assert sorted(e.tool_slug for e in events) == ["claude-4-sonnet", "smollm3"]
+    events = await eventually(
+        lambda: stream_events(settings.nats_url, PANEL_STREAM.name, PanelVerdictUpdated.SUBJECT), within=30
+    )
+    verdicts = [PanelVerdictUpdated.model_validate_json(m.data) for m in events]
+    assert sorted(v.tool_slug for v in verdicts) == ["claude-4-sonnet", "smollm3"]
+    assert all(not v.partial and v.ship + v.skip == 4 for v in verdicts)
 
 
-async def test_personas_are_listed(client):
-    items = (await client.get("/v1/personas")).json()["items"]
+async def test_redelivered_announcements_add_no_review(db, settings):
+    announced = await stream_events(settings.nats_url, INGEST_STREAM.name, ToolAnnounced.SUBJECT)
+    assert len(announced) == 2
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        for message in announced:  # the same events again, past JetStream's duplicate window
+            ack = await js.publish(
+                message.subject, message.data, headers={"Nats-Msg-Id": f"again-{message.seq}"}
+            )
+            assert not ack.duplicate
+
+        async def consumer_caught_up() -> bool:
+            info = await js.consumer_info(INGEST_STREAM.name, "review-panel-announced")
+            return info.ack_floor.stream_seq >= ack.seq and info.num_ack_pending == 0
+
+        await eventually(consumer_caught_up, within=30, interval=0.2)
+    finally:
+        await nc.close()
+    await asyncio.sleep(1)  # a wrongly opened panel would have enqueued its jobs by now
+    assert await db.fetchval("SELECT count(*) FROM review_panel.reviews") == 8
+    assert await db.fetchval("SELECT count(*) FROM review_panel.panels") == 2
+
+
+async def test_an_update_gets_a_fresh_panel_and_keeps_the_old_as_history(api, db):
+    updated = SEED_TOOLS[1] | {"description": SEED_TOOLS[1]["description"] + " Now with a 128k context."}
+    result = await api.post("/v1/tools", json=updated)
+    assert result.json()["status"] == "updated"
+    assert result.json()["version"] == 2
+    await eventually(lambda: panels_done(db, 3), within=200, interval=1)
+
+    body = (await api.get("/v1/tools/smollm3/reviews")).json()
+    assert body["latest"]["version"] == 2
+    assert [r["status"] for r in body["latest"]["reviews"]] == ["completed"] * 4
+    assert [h["version"] for h in body["history"]] == [1]
+    assert len(body["history"][0]["reviews"]) == 4
+    for row in await db.fetch("SELECT * FROM review_panel.reviews WHERE version = 2"):
+        await assert_completed_with_provenance(db, row)
+
+
+async def test_verdicts_review_reruns_a_panel_on_demand(api, db):
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, main, ["review", "claude-4-sonnet", "--api", str(api.base_url), "--timeout", "200"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "panel run 2 for claude-4-sonnet v1 started" in result.output
+    assert "v1 run 2: complete" in result.output
+    body = (await api.get("/v1/tools/claude-4-sonnet/reviews")).json()
+    assert (body["latest"]["version"], body["latest"]["run"]) == (1, 2)
+    assert [(h["version"], h["run"]) for h in body["history"]] == [(1, 1)]
+
+
+async def test_unknown_tool_cannot_be_rerun(api):
+    response = await api.post("/v1/admin/tools/no-such-tool/reviews")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, ["review", "no-such-tool", "--api", str(api.base_url)]
+    )
+    assert result.exit_code == 1
+    assert "404" in result.output
+
+
+async def test_personas_are_listed(api):
+    items = (await api.get("/v1/personas")).json()["items"]
     assert [p["id"] for p in items] == ["developer-experience", "category-skeptic", "thesis", "buyer"]
     assert all(p["route"] == "local" for p in items)

@@ -1,4 +1,4 @@
-"""The `verdicts` command: up, run, status, docs."""
+"""The `verdicts` command: up, run, status, announce, review, ask, docs."""
 
 from __future__ import annotations
 
@@ -174,6 +174,38 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
     counts = summarize(results)
     click.echo(", ".join(f"{counts[k]} {k}" for k in ("accepted", "updated", "unchanged", "rejected")))
     if counts["rejected"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("slug")
+@click.option("--api", "api", default=None, help="API base URL (default: the running `verdicts up`).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the panel to finish.")
+@click.option("--timeout", "timeout_s", default=900.0, show_default=True, type=float)
+def review(slug: str, api: str | None, wait: bool, timeout_s: float) -> None:
+    """Re-run the review panel on SLUG's latest version (earlier panels stay as history)."""
+    import httpx
+
+    from verdicts.cli.announce import api_url
+    from verdicts.cli.review import ReviewError, describe, start_panel, wait_for_panel
+
+    base = (api or api_url(settings_or_exit().home)).rstrip("/")
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            started = start_panel(client, slug)
+            click.echo(f"panel run {started['run']} for {slug} v{started['version']} started")
+            if not wait:
+                return
+            entry = wait_for_panel(client, slug, started["version"], started["run"], timeout_s)
+    except ReviewError as exc:
+        fail(str(exc))
+        return
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the API at {base}: {exc.__class__.__name__} (is `verdicts up` running?)")
+        return
+    for line in describe(entry):
+        click.echo(line)
+    if entry["panel"]["status"] == "partial":
         sys.exit(1)
 
 

@@ -26,8 +26,11 @@ class PanelSettings(BaseSettings):
         default=None, description="Routes the guard may use (default: those in the assignment)"
     )
     concurrency: int = Field(default=2, ge=1, le=64, description="Reviews generated at once per process")
-    max_tokens: int = Field(default=360, ge=64)
+    max_tokens: int = Field(default=512, ge=64)
     temperature: float = Field(default=0.3, ge=0, le=2)
     seed: int = 20251125
     inference_timeout_s: float = Field(default=180, gt=0)
     job_max_deliver: int = Field(default=12, ge=2, description="Attempts of one review job before it fails")
+    retry_max_delay_s: float = Field(
+        default=30, gt=0, description="Longest wait before a job retries an unavailable route"
+    )

@@ -33,11 +33,11 @@ from verdicts.platform.inference_client import parse_inference_answer
 from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.domain import (
     SCHEMA_VERSION,
-    VERDICT_SCHEMA,
     build_messages,
     choose_route,
     grounding_problems,
     prompt_sha256,
+    verdict_schema,
 )
 from verdicts.review_panel.personas import Persona
 from verdicts.review_panel.store import ReviewOutcome
@@ -66,11 +66,12 @@ class Reviewer:
             available=self.available,
         )
         messages = build_messages(persona, tool)
+        schema = verdict_schema(tool)
         spent: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost": Decimal(0), "latency": 0.0}
         problems: list[str] = []
         for attempt in range(2):  # the second attempt is the grounding retry
             seed = self.settings.seed + attempt
-            answer = await self._generate(broker, choice.route, messages, seed, deliveries)
+            answer = await self._generate(broker, choice.route, messages, schema, seed, deliveries)
             if isinstance(answer, InferenceError):
                 return ReviewOutcome(
                     ReviewStatus.FAILED,
@@ -99,7 +100,8 @@ class Reviewer:
                     role=Role.USER,
                     content="That review cannot be published: "
                     + "; ".join(problems)
-                    + f". Write it again as JSON. Name {tool.name}; quote no URL that is not in the record.",
+                    + ". Write it again as JSON. Begin with the tool's name from the record; "
+                    "quote no URL that is not in the record.",
                 ),
             ]
         return ReviewOutcome(
@@ -109,12 +111,18 @@ class Reviewer:
         )
 
     async def _generate(
-        self, broker: NatsBroker, route: str, messages: list[Message], seed: int, deliveries: int
+        self,
+        broker: NatsBroker,
+        route: str,
+        messages: list[Message],
+        schema: dict[str, Any],
+        seed: int,
+        deliveries: int,
     ) -> InferenceReply | InferenceError:
         request = InferenceRequest(
             route=route,
             messages=tuple(messages),
-            json_schema=VERDICT_SCHEMA,
+            json_schema=schema,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
             seed=seed,
@@ -135,7 +143,9 @@ class Reviewer:
                 retryable=True,
             )
         if isinstance(answer, InferenceError) and answer.retryable and not last_try:
-            delay = answer.retry_after_s or min(30.0, 2.0 * 2 ** (deliveries - 1)) * (0.5 + random.random())  # noqa: S311
+            delay = answer.retry_after_s or min(
+                self.settings.retry_max_delay_s, 2.0 * 2 ** (deliveries - 1)
+            ) * (0.5 + random.random())  # noqa: S311
             log.warning(
                 "review waits for inference: %s %s",
                 answer.kind,

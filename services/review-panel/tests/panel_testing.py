@@ -1,0 +1,48 @@
+"""Helpers for review-panel's end-to-end tests: the sample tools and what the database holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import jsonschema
+
+from verdicts.contracts import Tool
+from verdicts.review_panel.domain import VERDICT_SCHEMA, verdict_schema
+
+SAMPLE: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text()
+)
+PROVENANCE_FIELDS = (
+    "route", "backend", "model", "prompt_template_version", "prompt_sha256", "schema_version",
+    "temperature", "seed", "tokens_in", "tokens_out", "cost_usd", "latency_ms",
+)  # fmt: skip
+
+
+async def panels_done(db: asyncpg.Connection, count: int) -> bool:
+    done = await db.fetchval("SELECT count(*) FROM review_panel.panels WHERE status <> 'running'")
+    return bool(done >= count)
+
+
+async def assert_completed_with_provenance(db: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """A completed review: schema-valid for its tool, grounded, with every provenance field."""
+    assert row["status"] == "completed", row["failure_reason"]
+    record = await db.fetchval(
+        "SELECT record FROM review_panel.tool_versions WHERE slug = $1 AND version = $2",
+        row["slug"],
+        row["version"],
+    )
+    answer = {
+        "verdict": row["verdict"],
+        "review": row["review"],
+        "key_points": json.loads(row["key_points"]),
+        "confidence": row["confidence"],
+    }
+    jsonschema.validate(answer, VERDICT_SCHEMA)
+    jsonschema.validate(answer, verdict_schema(Tool.model_validate_json(record)))
+    provenance = json.loads(row["provenance"])
+    for field in PROVENANCE_FIELDS:
+        assert provenance[field] is not None, field
+    assert len(provenance["prompt_sha256"]) == 64
