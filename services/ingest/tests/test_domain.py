@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from verdicts.ingest.domain import (
     ToolSubmission,
     content_hash,
-    field_errors,
     make_slug,
     match_category,
     to_tool,
 )
+from verdicts.platform.http import field_errors
 
 pytestmark = pytest.mark.unit
 

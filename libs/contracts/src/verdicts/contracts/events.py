@@ -50,6 +50,9 @@ class Provenance(Contract):
     tokens_out: int = 0
     cost_usd: Decimal = Decimal(0)
     latency_ms: float = 0
+    withheld_passages: int = Field(
+        default=0, ge=0, description="Instruction-like passages kept out of the prompt"
+    )
 
 
 class ReviewRequested(Event):

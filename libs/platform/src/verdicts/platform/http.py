@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.plugins.problem_details import ProblemDetailsException
+from pydantic import ValidationError
 
 PROBLEM_TYPE_BASE = "https://verdicts.dev/problems/"
 
@@ -79,3 +80,18 @@ def too_large(max_bytes: int) -> ProblemDetailsException:
         field="body",
         limit_bytes=max_bytes,
     )
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field": "pricing.entry_price_usd", "message": ...}``."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(
+            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
+        )
+        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"field": field, "message": message})
+    return errors

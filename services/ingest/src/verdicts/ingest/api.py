@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from verdicts.ingest import store
 from verdicts.ingest.config import IngestSettings
-from verdicts.ingest.domain import ToolSubmission, field_errors, match_category, to_tool
-from verdicts.platform.http import problem, read_json
+from verdicts.ingest.domain import ToolSubmission, match_category, to_tool
+from verdicts.platform.http import field_errors, problem, read_json
 from verdicts.platform.settings import load_settings
 
 settings = load_settings(IngestSettings)

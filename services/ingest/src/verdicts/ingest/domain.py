@@ -8,10 +8,10 @@ import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from slugify import slugify
 
 from verdicts.contracts import Pricing, PricingModel, Tool
@@ -159,18 +159,3 @@ def content_hash(tool: Tool) -> str:
 def match_category(value: str, known: list[str]) -> str | None:
     key = identity_key(value)
     return next((name for name in known if identity_key(name) == key), None)
-
-
-def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    """Pydantic errors as ``{"field": "pricing.entry_price_usd", "message": ...}``."""
-    errors = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(
-            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
-        )
-        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"field": field, "message": message})
-    return errors

@@ -37,6 +37,7 @@ from verdicts.review_panel.domain import (
     choose_route,
     grounding_problems,
     prompt_sha256,
+    untrusted_record,
     verdict_schema,
 )
 from verdicts.review_panel.personas import Persona
@@ -91,7 +92,7 @@ class Reviewer:
                     key_points=tuple(answer.answer["key_points"]),
                     confidence=float(answer.answer["confidence"]),
                     route_note=choice.note,
-                    provenance=self._provenance(persona, answer, messages, seed, spent),
+                    provenance=self._provenance(persona, answer, messages, seed, spent, tool),
                 )
             messages = [
                 *messages,
@@ -162,6 +163,7 @@ class Reviewer:
         messages: list[Message],
         seed: int,
         spent: dict[str, Any],
+        tool: Tool,
     ) -> Provenance:
         return Provenance(
             route=answer.route,
@@ -176,4 +178,5 @@ class Reviewer:
             tokens_out=spent["tokens_out"],
             cost_usd=spent["cost"],
             latency_ms=spent["latency"],
+            withheld_passages=untrusted_record(tool)[1],
         )

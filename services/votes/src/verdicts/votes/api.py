@@ -1,0 +1,227 @@
+"""votes' HTTP routes: voter tokens, ballots (202 once durably on JetStream), tallies, head-to-head
+votes and rankings. Every refusal is a problem+json answer and, for ballots, a discard record."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from typing import Any, Literal
+
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
+from nats.js.api import PubAck
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from verdicts.contracts import BallotCast, Choice
+from verdicts.platform.http import field_errors, problem, read_json
+from verdicts.platform.outbox import MSG_ID_HEADER
+from verdicts.platform.service import Runtime
+from verdicts.votes import store
+from verdicts.votes.config import VotesSettings
+from verdicts.votes.discards import DiscardLog
+from verdicts.votes.ratelimit import RateLimiter
+from verdicts.votes.tokens import InvalidVoterToken, issue_token, verify_token
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
+
+
+class BallotRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: str = Field(pattern=SLUG)
+    choice: Choice
+    voter_token: str = Field(min_length=1, max_length=200)
+    nonce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class HeadToHeadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    winner: Literal["a", "b", "tie"]
+    voter_token: str = Field(min_length=1, max_length=200)
+
+
+def ballot_id(voter: str, tool: str, nonce: str) -> str:
+    """The ballot's ``Nats-Msg-Id``: a retried request (same nonce) is one ballot."""
+    return "ballot:" + hashlib.sha256(f"{voter}\x1f{tool}\x1f{nonce}".encode()).hexdigest()[:40]
+
+
+class Votes:
+    """Request-path state: the secret, the limiters, the known tools, the discard log."""
+
+    def __init__(self, settings: VotesSettings, secret: str, discards: DiscardLog) -> None:
+        self.settings = settings
+        self.secret = secret
+        self.discards = discards
+        self.per_voter = RateLimiter(settings.voter_rate_per_s, settings.voter_burst)
+        self.per_address = RateLimiter(settings.address_rate_per_s, settings.address_burst)
+        self.tools: dict[str, str] = {}
+
+    async def known(self, runtime: Runtime, slug: str) -> bool:
+        if slug not in self.tools:
+            category = await runtime.pool.fetchval(
+                f"SELECT category FROM {store.SCHEMA}.tools WHERE slug = $1", slug
+            )
+            if category is None:
+                return False
+            self.tools[slug] = category
+        return True
+
+    def limit_address(self, request: Request[Any, Any, Any], tool: str | None = None) -> None:
+        address = request.client.host if request.client else "unknown"
+        wait = self.per_address.hit(address)
+        if wait is not None:
+            self.discards.add(tool, None, "rate limited", "client address")
+            raise _too_many(wait, "too many requests from this address")
+
+    def voter(self, token: str, tool: str | None) -> str:
+        try:
+            return verify_token(token, self.secret)
+        except InvalidVoterToken as exc:
+            self.discards.add(tool, None, "bad token", exc.reason)
+            raise problem(
+                401, "bad-voter-token", "Bad voter token", f"voter_token: {exc.reason}", field="voter_token"
+            ) from None
+
+    async def body(self, request: Request[Any, Any, Any], model: type[BaseModel]) -> Any:
+        raw = await read_json(request, max_bytes=self.settings.max_body_bytes)
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            raise problem(
+                422,
+                "validation-failed",
+                "Invalid ballot",
+                f"invalid field {errors[0]['field']}: {errors[0]['message']}",
+                errors=errors,
+            ) from None
+
+
+def _too_many(wait_s: float, detail: str) -> Exception:
+    return problem(
+        429,
+        "rate-limited",
+        "Too many requests",
+        detail,
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
+
+
+def _unknown_tool(slug: str) -> Exception:
+    return problem(404, "unknown-tool", "Unknown tool", f"no tool {slug!r} is known to votes", field="tool")
+
+
+def build_routes(votes: Votes) -> list[HTTPRouteHandler]:
+    @post("/v1/voters", status_code=201)
+    async def new_voter(request: Request[Any, Any, Any]) -> dict[str, str]:
+        """An anonymous voter token: keep it, send it with every vote."""
+        votes.limit_address(request)
+        token, _ = issue_token(votes.secret)
+        return {"voter_token": token}
+
+    @post("/v1/votes", request_max_body_size=None)
+    async def cast(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """202 once the ballot is on JetStream; a replayed request answers 200 "duplicate"."""
+        runtime: Runtime = request.app.state.runtime
+        votes.limit_address(request)
+        ballot: BallotRequest = await votes.body(request, BallotRequest)
+        voter = votes.voter(ballot.voter_token, ballot.tool)
+        if not await votes.known(runtime, ballot.tool):
+            votes.discards.add(ballot.tool, voter, "unknown tool")
+            raise _unknown_tool(ballot.tool)
+        wait = votes.per_voter.hit(voter)
+        if wait is not None:
+            votes.discards.add(ballot.tool, voter, "rate limited", "voter")
+            raise _too_many(wait, "this voter is voting too fast")
+        msg_id = ballot_id(voter, ballot.tool, ballot.nonce or uuid.uuid4().hex)
+        event = BallotCast.create(
+            event_id=msg_id,
+            tool_slug=ballot.tool,
+            choice=ballot.choice,
+            voter_id=voter,
+            nonce=ballot.nonce or "",
+        )
+        try:
+            ack = await runtime.broker.publish(
+                event, BallotCast.SUBJECT, headers={MSG_ID_HEADER: msg_id}, stream="VOTES", timeout=5
+            )
+        except Exception:
+            raise problem(
+                503,
+                "bus-unavailable",
+                "Try again",
+                "the ballot could not be stored; retry with the same nonce",
+                headers={"Retry-After": "1"},
+            ) from None
+        if not isinstance(ack, PubAck):
+            raise problem(
+                503, "bus-unavailable", "Try again", "no JetStream ack", headers={"Retry-After": "1"}
+            )
+        answer = {"ballot_id": msg_id, "tool": ballot.tool, "choice": ballot.choice.value}
+        if ack.duplicate:
+            votes.discards.add(ballot.tool, voter, "duplicate", "replayed request")
+            return Response({"status": "duplicate", **answer}, status_code=200)
+        return Response({"status": "accepted", **answer}, status_code=202)
+
+    @get("/v1/tools/{slug:str}/votes")
+    async def tool_votes(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
+        found = await store.tool_votes(request.app.state.runtime.pool, slug)
+        if found is None:
+            raise _unknown_tool(slug)
+        tally, integrity = found
+        low, high = tally.interval
+        return {
+            "tool": slug,
+            "ship": tally.ship,
+            "skip": tally.skip,
+            "community_ship_pct": tally.community_ship_pct,
+            "interval": {"low": low, "high": high, "confidence": 0.95, "method": "wilson"},
+            "provisional": tally.provisional,
+            "integrity": {"counted": tally.total, "discarded": integrity},
+        }
+
+    @post("/v1/comparisons/{pair:str}/votes", request_max_body_size=None)
+    async def head_to_head(request: Request[Any, Any, Any], pair: FromPath[str]) -> dict[str, Any]:
+        """A head-to-head vote on "A-vs-B": winner a, b or tie (one per voter per pair, changeable)."""
+        runtime: Runtime = request.app.state.runtime
+        votes.limit_address(request)
+        a, sep, b = pair.partition("-vs-")
+        if not sep or not a or not b:
+            raise problem(
+                404, "bad-pair", "Not a comparison", "the path must be /v1/comparisons/A-vs-B/votes"
+            )
+        if a == b:
+            raise problem(
+                422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="pair"
+            )
+        vote: HeadToHeadRequest = await votes.body(request, HeadToHeadRequest)
+        voter = votes.voter(vote.voter_token, None)
+        for slug in (a, b):
+            if not await votes.known(runtime, slug):
+                raise _unknown_tool(slug)
+        wait = votes.per_voter.hit(voter)
+        if wait is not None:
+            raise _too_many(wait, "this voter is voting too fast")
+        async with runtime.pool.acquire() as conn:
+            await store.record_head_to_head(conn, a, b, voter, vote.winner)
+        return {"status": "recorded", "a": a, "b": b, "winner": vote.winner}
+
+    @get("/v1/rankings/{category:str}")
+    async def rankings(request: Request[Any, Any, Any], category: FromPath[str]) -> dict[str, Any]:
+        """Bradley-Terry ranking of a category from head-to-head votes, with bootstrap 95% intervals."""
+        found = await store.ranking(request.app.state.runtime.pool, category)
+        if found is None:
+            raise problem(404, "unknown-category", "Unknown category", f"no known tool is in {category!r}")
+        computed_at, comparisons, items = found
+        return {
+            "category": category,
+            "method": "bradley-terry",
+            "computed_at": computed_at.isoformat() if computed_at else None,
+            "comparisons": comparisons,
+            "items": items,
+        }
+
+    return [new_voter, cast, tool_votes, head_to_head, rankings]

@@ -1,0 +1,127 @@
+"""The ballot writer and the periodic loops: tallies out (coalesced), rankings refitted.
+
+Ballots are read with nats-py's pull `fetch` in batches so that one transaction writes a whole
+batch (FastStream's subscribers hand over one message at a time). Each message is acked only after
+its batch committed; a crash in between redelivers it, and the stream sequence makes it a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+from pydantic import ValidationError
+
+from verdicts.contracts import BallotCast
+from verdicts.contracts.subjects import VOTES_STREAM
+from verdicts.platform.broker import park
+from verdicts.platform.service import Runtime
+from verdicts.votes import store
+from verdicts.votes.config import VotesSettings
+from verdicts.votes.ranking import rank_tools
+
+log = logging.getLogger(__name__)
+
+BALLOT_CONSUMER = "votes-ballots"
+
+
+def _ballot(msg: Msg) -> store.Ballot:
+    event = BallotCast.model_validate_json(msg.data)
+    return store.Ballot(msg.metadata.sequence.stream, event.tool_slug, event.voter_id, event.choice.value)
+
+
+async def write_ballots(runtime: Runtime, settings: VotesSettings) -> None:
+    """Runs for the life of the service; survives NATS and PostgreSQL restarts."""
+    nc = await nats.connect(
+        runtime.settings.nats_url,
+        name="verdicts-votes-writer",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+    )
+    try:
+        js = nc.jetstream()
+        subscription = None
+        while True:
+            try:
+                if subscription is None:
+                    subscription = await js.pull_subscribe(
+                        BallotCast.SUBJECT,
+                        durable=BALLOT_CONSUMER,
+                        stream=VOTES_STREAM.name,
+                        config=ConsumerConfig(
+                            ack_policy=AckPolicy.EXPLICIT,
+                            ack_wait=30,
+                            max_ack_pending=settings.batch_size * 4,
+                        ),
+                    )
+                messages = await subscription.fetch(settings.batch_size, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS restarting: try again shortly
+                log.warning("ballot fetch failed: %s", exc.__class__.__name__)
+                await asyncio.sleep(0.5)
+                continue
+            await _write_batch(runtime, messages)
+    finally:
+        await nc.close()
+
+
+async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
+    ballots: list[store.Ballot] = []
+    good: list[Msg] = []
+    for msg in messages:
+        try:
+            ballots.append(_ballot(msg))
+            good.append(msg)
+        except (ValidationError, ValueError) as exc:
+            await park(runtime.broker, msg, reason=f"malformed ballot: {exc}"[:400], deliveries=1)
+            await msg.ack()
+    if not ballots:
+        return
+    try:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await store.apply_ballots(conn, ballots)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # PostgreSQL away: the batch comes back after a short wait
+        log.warning("ballot batch not written: %s: %s", exc.__class__.__name__, exc)
+        await asyncio.gather(*(m.nak(delay=1) for m in good), return_exceptions=True)
+        await asyncio.sleep(0.5)
+        return
+    await asyncio.gather(*(m.ack() for m in good), return_exceptions=True)
+
+
+async def publish_tallies(runtime: Runtime, settings: VotesSettings) -> None:
+    """At most one `votes.tally.updated` per tool per interval, however many ballots arrived."""
+    while True:
+        await asyncio.sleep(settings.tally_interval_s)
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await store.publish_changed_tallies(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("tally events not published: %s", exc.__class__.__name__)
+
+
+async def refit_rankings(runtime: Runtime, settings: VotesSettings) -> None:
+    """Bradley-Terry per category, off the event loop, every interval."""
+    while True:
+        try:
+            await refit_once(runtime, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ranking refit failed")
+        await asyncio.sleep(settings.ranking_interval_s)
+
+
+async def refit_once(runtime: Runtime, settings: VotesSettings) -> None:
+    for category, comparisons in (await store.comparisons_by_category(runtime.pool)).items():
+        ranked = await asyncio.to_thread(rank_tools, comparisons, rounds=settings.bootstrap_rounds)
+        await store.save_ranking(runtime.pool, category, len(comparisons), ranked)

@@ -1,0 +1,207 @@
+"""votes' SQL: known tools, ballots applied exactly once in batches, tallies, discards, head-to-head."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from verdicts.contracts import Interval, TallyUpdated, Tool
+from verdicts.platform.db import Conn
+from verdicts.platform.outbox import enqueue
+from verdicts.votes.ranking import Comparison, RankedTool
+from verdicts.votes.tally import Tally
+
+SCHEMA = "votes"
+_WRITER_LOCK = "votes:ballot-writer"
+
+
+@dataclass(frozen=True, slots=True)
+class Ballot:
+    seq: int  # the JetStream stream sequence: orders a voter's ballots, makes a redelivery a no-op
+    tool: str
+    voter: str
+    choice: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    tool: str | None
+    voter: str | None
+    reason: str
+    detail: str | None = None
+
+
+async def remember_tool(conn: Conn, tool: Tool) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.tools (slug, name, category) VALUES ($1, $2, $3) "
+        "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, category = excluded.category",
+        tool.slug,
+        tool.name,
+        tool.category,
+    )
+
+
+async def known_tools(pool: asyncpg.Pool) -> dict[str, str]:
+    """slug -> category."""
+    return {r["slug"]: r["category"] for r in await pool.fetch(f"SELECT slug, category FROM {SCHEMA}.tools")}
+
+
+async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
+    """Write a batch in one statement: one ballot per voter per tool (the latest by stream sequence),
+    tallies moved by exactly the change. Returns how many ballots changed something."""
+    # One writer at a time: the deltas below read the ballots as they were before this statement.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _WRITER_LOCK)
+    changed = await conn.fetchval(
+        f"""
+        WITH incoming AS (
+            SELECT DISTINCT ON (tool, voter) seq, tool, voter, choice
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(seq, tool, voter, choice)
+            ORDER BY tool, voter, seq DESC
+        ), previous AS (
+            SELECT b.tool, b.voter, b.choice FROM {SCHEMA}.ballots b JOIN incoming i USING (tool, voter)
+        ), written AS (
+            INSERT INTO {SCHEMA}.ballots AS b (tool, voter, choice, seq)
+            SELECT tool, voter, choice, seq FROM incoming
+            ON CONFLICT (tool, voter) DO UPDATE
+                SET choice = excluded.choice, seq = excluded.seq, cast_at = now()
+                WHERE b.seq < excluded.seq
+            RETURNING b.tool, b.voter, b.choice
+        ), delta AS (
+            SELECT w.tool,
+                   sum((w.choice = 'ship')::int - coalesce((p.choice = 'ship')::int, 0)) AS ship,
+                   sum((w.choice = 'skip')::int - coalesce((p.choice = 'skip')::int, 0)) AS skip,
+                   count(*) AS written
+            FROM written w LEFT JOIN previous p USING (tool, voter)
+            GROUP BY w.tool
+        ), moved AS (  -- not INSERT .. ON CONFLICT: its proposed row (a negative delta) fails the CHECK
+            UPDATE {SCHEMA}.tallies t SET ship = t.ship + d.ship, skip = t.skip + d.skip, changed_at = now()
+            FROM delta d WHERE t.tool = d.tool
+            RETURNING t.tool
+        ), started AS (
+            INSERT INTO {SCHEMA}.tallies (tool, ship, skip)
+            SELECT tool, ship, skip FROM delta WHERE tool NOT IN (SELECT tool FROM moved)
+        )
+        SELECT coalesce(sum(written), 0) FROM delta
+        """,
+        [b.seq for b in ballots],
+        [b.tool for b in ballots],
+        [b.voter for b in ballots],
+        [b.choice for b in ballots],
+    )
+    return int(changed)
+
+
+async def publish_changed_tallies(conn: Conn) -> int:
+    """One `votes.tally.updated` per tool changed since its last event (through the outbox)."""
+    rows = await conn.fetch(
+        f"UPDATE {SCHEMA}.tallies SET published_at = changed_at "
+        "WHERE published_at IS NULL OR changed_at > published_at RETURNING tool, ship, skip"
+    )
+    for row in rows:
+        tally = Tally(row["ship"], row["skip"])
+        low, high = tally.interval
+        await enqueue(
+            conn,
+            SCHEMA,
+            TallyUpdated.create(
+                tool_slug=row["tool"],
+                ship=tally.ship,
+                skip=tally.skip,
+                community_ship_pct=tally.community_ship_pct,
+                interval=Interval(low=low, high=high),
+                provisional=tally.provisional,
+            ),
+        )
+    return len(rows)
+
+
+async def record_discards(conn: Conn, discards: Sequence[Discard]) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.discarded (tool, voter, reason, detail) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+        [d.tool for d in discards],
+        [d.voter for d in discards],
+        [d.reason for d in discards],
+        [d.detail for d in discards],
+    )
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.integrity (tool, reason, count) "
+        "SELECT coalesce(tool, ''), reason, count(*) FROM unnest($1::text[], $2::text[]) AS d(tool, reason) "
+        "GROUP BY 1, 2 ON CONFLICT (tool, reason) DO UPDATE SET count = integrity.count + excluded.count",
+        [d.tool for d in discards],
+        [d.reason for d in discards],
+    )
+
+
+async def tool_votes(pool: asyncpg.Pool, slug: str) -> tuple[Tally, dict[str, int]] | None:
+    """The tally and the integrity counts of a known tool."""
+    async with pool.acquire() as conn:
+        if await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.tools WHERE slug = $1", slug) is None:
+            return None
+        row = await conn.fetchrow(f"SELECT ship, skip FROM {SCHEMA}.tallies WHERE tool = $1", slug)
+        discards = await conn.fetch(f"SELECT reason, count FROM {SCHEMA}.integrity WHERE tool = $1", slug)
+    tally = Tally(row["ship"], row["skip"]) if row else Tally(0, 0)
+    return tally, {r["reason"]: r["count"] for r in discards}
+
+
+async def record_head_to_head(conn: Conn, a: str, b: str, voter: str, winner: str) -> None:
+    """One head-to-head vote per voter per pair (changeable); stored with the pair in slug order."""
+    if a > b:
+        a, b, winner = b, a, {"a": "b", "b": "a"}.get(winner, winner)
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.head_to_head (a, b, voter, winner) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (a, b, voter) DO UPDATE SET winner = excluded.winner, cast_at = now()",
+        a,
+        b,
+        voter,
+        winner,
+    )
+
+
+async def comparisons_by_category(pool: asyncpg.Pool) -> dict[str, list[Comparison]]:
+    """Head-to-head votes between tools of the same category."""
+    rows = await pool.fetch(
+        f"SELECT ta.category, h.a, h.b, h.winner FROM {SCHEMA}.head_to_head h "
+        f"JOIN {SCHEMA}.tools ta ON ta.slug = h.a JOIN {SCHEMA}.tools tb ON tb.slug = h.b "
+        "WHERE ta.category = tb.category"
+    )
+    by_category: dict[str, list[Comparison]] = {}
+    for r in rows:
+        by_category.setdefault(r["category"], []).append(Comparison(r["a"], r["b"], r["winner"]))
+    return by_category
+
+
+async def save_ranking(pool: asyncpg.Pool, category: str, comparisons: int, items: list[RankedTool]) -> None:
+    body = [
+        {
+            "rank": i.rank,
+            "slug": i.slug,
+            "score": round(i.score, 1),
+            "interval": {"low": round(i.low, 1), "high": round(i.high, 1)},
+            "comparisons": i.comparisons,
+        }
+        for i in items
+    ]
+    await pool.execute(
+        f"INSERT INTO {SCHEMA}.rankings (category, computed_at, comparisons, items) "
+        "VALUES ($1, now(), $2, $3::jsonb) ON CONFLICT (category) DO UPDATE "
+        "SET computed_at = excluded.computed_at, comparisons = excluded.comparisons, items = excluded.items",
+        category,
+        comparisons,
+        json.dumps(body),
+    )
+
+
+async def ranking(pool: asyncpg.Pool, category: str) -> tuple[datetime | None, int, list[Any]] | None:
+    """The latest ranking of a category (``None`` for a category no known tool is in)."""
+    row = await pool.fetchrow(f"SELECT * FROM {SCHEMA}.rankings WHERE category = $1", category)
+    if row is not None:
+        return row["computed_at"], row["comparisons"], json.loads(row["items"])
+    if await pool.fetchval(f"SELECT 1 FROM {SCHEMA}.tools WHERE category = $1 LIMIT 1", category) is None:
+        return None
+    return None, 0, []
