@@ -48,7 +48,8 @@ async def ship_share(db, version: int) -> tuple[float, list[str]]:
         version,
     )
     failures = await db.fetch(
-        "SELECT slug, persona, failure_reason FROM review_panel.reviews WHERE version = $1 AND status <> 'completed'",
+        "SELECT slug, persona, failure_reason FROM review_panel.reviews "
+        "WHERE version = $1 AND status <> 'completed'",
         version,
     )
     assert len(rows) == 4 * len(TOOLS), [dict(f) for f in failures]

@@ -56,7 +56,8 @@ def verdict_schema(tool: Tool) -> dict[str, Any]:
     # Well inside 60-180 words (punctuation splits words too), and inside the token budget.
     extra_words = (REVIEW_MIN_WORDS - len(tool.name.split()), REVIEW_MAX_WORDS * 2 // 3)
     schema["properties"]["review"]["pattern"] = (
-        f"^{_literal(tool.name)}( [A-Za-z0-9][{_WORD_CHARS}]{{0,29}}){{{max(extra_words[0], 1)},{extra_words[1]}}}$"
+        f"^{_literal(tool.name)}( [A-Za-z0-9][{_WORD_CHARS}]{{0,29}})"
+        f"{{{max(extra_words[0], 1)},{extra_words[1]}}}$"
     )
     # Control characters in free strings are invalid JSON that a small model does emit.
     schema["properties"]["key_points"]["items"]["pattern"] = f"^[A-Za-z0-9][ {_WORD_CHARS}]{{2,79}}$"
