@@ -17,13 +17,13 @@ def register(router: NatsRouter, platform: PlatformSettings) -> None:
     @durable_subscriber(
         router, ToolAnnounced.SUBJECT, stream=INGEST_STREAM, durable="votes-announced", settings=platform
     )
-    async def on_announced(event: ToolAnnounced, runtime: Runtime = Context("runtime")) -> None:
+    async def remember_announced_tool(event: ToolAnnounced, runtime: Runtime = Context("runtime")) -> None:
         async with runtime.pool.acquire() as conn:
             await store.remember_tool(conn, event.tool)
 
     @durable_subscriber(
         router, ToolUpdated.SUBJECT, stream=INGEST_STREAM, durable="votes-updated", settings=platform
     )
-    async def on_updated(event: ToolUpdated, runtime: Runtime = Context("runtime")) -> None:
+    async def remember_updated_tool(event: ToolUpdated, runtime: Runtime = Context("runtime")) -> None:
         async with runtime.pool.acquire() as conn:
             await store.remember_tool(conn, event.tool)
