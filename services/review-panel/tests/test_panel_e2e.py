@@ -143,7 +143,7 @@ async def test_unknown_tool_cannot_be_rerun(api):
     result = await asyncio.to_thread(
         CliRunner().invoke, main, ["review", "no-such-tool", "--api", str(api.base_url)]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "404" in result.output
 
 

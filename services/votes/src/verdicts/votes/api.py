@@ -11,6 +11,7 @@ from typing import Any, Literal
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
+from litestar.response import Redirect
 from nats.js.api import PubAck
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +35,17 @@ class BallotRequest(BaseModel):
     choice: Choice
     voter_token: str = Field(min_length=1, max_length=200)
     nonce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+VOTER_COOKIE = "verdicts_voter"
+
+
+class FormBallot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: str = Field(pattern=SLUG)
+    choice: Choice
+    return_to: str = Field(default="/", pattern=r"^/(?!/)[A-Za-z0-9/_.-]*$", max_length=300)
 
 
 class HeadToHeadRequest(BaseModel):
@@ -122,49 +134,77 @@ def build_routes(votes: Votes) -> list[HTTPRouteHandler]:
         token, _ = issue_token(votes.secret)
         return {"voter_token": token}
 
-    @post("/v1/votes", request_max_body_size=None)
-    async def cast(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        """202 once the ballot is on JetStream; a replayed request answers 200 "duplicate"."""
-        runtime: Runtime = request.app.state.runtime
-        votes.limit_address(request)
-        ballot: BallotRequest = await votes.body(request, BallotRequest)
-        voter = votes.voter(ballot.voter_token, ballot.tool)
-        if not await votes.known(runtime, ballot.tool):
-            votes.discards.add(ballot.tool, voter, "unknown tool")
-            raise _unknown_tool(ballot.tool)
+    async def accept(
+        runtime: Runtime, voter: str, tool: str, choice: Choice, nonce: str | None
+    ) -> Response[Any]:
+        if not await votes.known(runtime, tool):
+            votes.discards.add(tool, voter, "unknown tool")
+            raise _unknown_tool(tool)
         wait = votes.per_voter.hit(voter)
         if wait is not None:
-            votes.discards.add(ballot.tool, voter, "rate limited", "voter")
+            votes.discards.add(tool, voter, "rate limited", "voter")
             raise _too_many(wait, "this voter is voting too fast")
-        msg_id = ballot_id(voter, ballot.tool, ballot.nonce or uuid.uuid4().hex)
+        msg_id = ballot_id(voter, tool, nonce or uuid.uuid4().hex)
         event = BallotCast.create(
-            event_id=msg_id,
-            tool_slug=ballot.tool,
-            choice=ballot.choice,
-            voter_id=voter,
-            nonce=ballot.nonce or "",
+            event_id=msg_id, tool_slug=tool, choice=choice, voter_id=voter, nonce=nonce or ""
         )
         try:
             ack = await runtime.broker.publish(
                 event, BallotCast.SUBJECT, headers={MSG_ID_HEADER: msg_id}, stream="VOTES", timeout=5
             )
         except Exception:
+            ack = None
+        if not isinstance(ack, PubAck):
             raise problem(
                 503,
                 "bus-unavailable",
                 "Try again",
                 "the ballot could not be stored; retry with the same nonce",
                 headers={"Retry-After": "1"},
-            ) from None
-        if not isinstance(ack, PubAck):
-            raise problem(
-                503, "bus-unavailable", "Try again", "no JetStream ack", headers={"Retry-After": "1"}
             )
-        answer = {"ballot_id": msg_id, "tool": ballot.tool, "choice": ballot.choice.value}
+        answer = {"ballot_id": msg_id, "tool": tool, "choice": choice.value}
         if ack.duplicate:
-            votes.discards.add(ballot.tool, voter, "duplicate", "replayed request")
+            votes.discards.add(tool, voter, "duplicate", "replayed request")
             return Response({"status": "duplicate", **answer}, status_code=200)
         return Response({"status": "accepted", **answer}, status_code=202)
+
+    @post("/v1/votes", request_max_body_size=None)
+    async def cast(request: Request[Any, Any, Any]) -> Response[Any]:
+        """202 once the ballot is on JetStream; a replayed request answers 200 "duplicate".
+
+        A page's vote buttons (an HTML form, no JavaScript) post form fields instead: the voter
+        token then lives in a cookie, and the answer redirects back to the page."""
+        runtime: Runtime = request.app.state.runtime
+        votes.limit_address(request)
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return await cast_from_form(request, runtime)
+        ballot: BallotRequest = await votes.body(request, BallotRequest)
+        voter = votes.voter(ballot.voter_token, ballot.tool)
+        return await accept(runtime, voter, ballot.tool, ballot.choice, ballot.nonce)
+
+    async def cast_from_form(request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
+        form = await request.form()
+        fields = {k: form.get(k) for k in ("tool", "choice", "return_to") if form.get(k) is not None}
+        try:
+            ballot = FormBallot.model_validate(fields)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+            raise problem(
+                422,
+                "validation-failed",
+                "Invalid ballot",
+                f"invalid field {errors[0]['field']}",
+                errors=errors,
+            ) from None
+        token = request.cookies.get(VOTER_COOKIE, "")
+        try:
+            voter = verify_token(token, votes.secret)
+        except InvalidVoterToken:
+            token, voter = issue_token(votes.secret)
+        await accept(runtime, voter, ballot.tool, ballot.choice, None)
+        back = Redirect(ballot.return_to, status_code=303)
+        back.set_cookie(VOTER_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
+        return back
 
     @get("/v1/tools/{slug:str}/votes")
     async def tool_votes(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:

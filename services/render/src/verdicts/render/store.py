@@ -1,0 +1,299 @@
+"""render's read model: written from events (held when they arrive before their tool), read into
+views; the queue of pages to re-render and the record of what was published."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from verdicts.contracts import PanelVerdictUpdated, ReviewCompleted, TallyUpdated, Tool
+from verdicts.platform.db import Conn
+from verdicts.render.views import Community, Panel, ToolView, canonical_pair, iso_week, review_view
+
+SCHEMA = "render"
+
+
+async def apply_tool(conn: Conn, tool: Tool, version: int) -> bool:
+    """Keep the newest version of the record; ``False`` for an older one arriving late."""
+    applied = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.tools AS t (slug, version, record, category) VALUES ($1, $2, $3::jsonb, $4) "
+        "ON CONFLICT (slug) DO UPDATE SET version = excluded.version, record = excluded.record, "
+        "category = excluded.category, updated_at = now() WHERE t.version <= excluded.version RETURNING 1",
+        tool.slug,
+        version,
+        tool.model_dump_json(),
+        tool.category,
+    )
+    return applied is not None
+
+
+async def lock_tool(conn: Conn, slug: str) -> None:
+    """Serialise a tool's events: a held event must not slip past the tool's arrival."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"render:tool:{slug}")
+
+
+async def known(conn: Conn, slug: str) -> bool:
+    return await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.tools WHERE slug = $1", slug) is not None
+
+
+async def hold(conn: Conn, slug: str, subject: str, payload: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.held (slug, subject, payload) VALUES ($1, $2, $3::jsonb)",
+        slug,
+        subject,
+        payload,
+    )
+
+
+async def take_held(conn: Conn, slug: str) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        f"DELETE FROM {SCHEMA}.held WHERE slug = $1 RETURNING id, subject, payload::text", slug
+    )
+    return [(r["subject"], r["payload"]) for r in sorted(rows, key=lambda r: r["id"])]
+
+
+async def apply_review(conn: Conn, event: ReviewCompleted) -> None:
+    body = event.model_dump(mode="json", include={"persona", "status", "verdict", "review", "key_points"})
+    body |= event.model_dump(mode="json", include={"confidence", "failure_reason", "provenance"})
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.reviews (slug, version, run, persona, body) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb) "
+        "ON CONFLICT (slug, version, run, persona) DO UPDATE SET body = excluded.body",
+        event.tool_slug,
+        event.tool_version,
+        event.panel_run,
+        event.persona,
+        json.dumps(body),
+    )
+
+
+async def apply_panel(conn: Conn, event: PanelVerdictUpdated) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.panels (slug, version, run, ship, skip, failed, ship_pct, partial) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (slug, version, run) DO UPDATE SET "
+        "ship = excluded.ship, skip = excluded.skip, failed = excluded.failed, ship_pct = excluded.ship_pct, "
+        "partial = excluded.partial",
+        event.tool_slug,
+        event.tool_version,
+        event.panel_run,
+        event.ship,
+        event.skip,
+        event.failed,
+        event.ship_pct,
+        event.partial,
+    )
+
+
+async def apply_tally(conn: Conn, event: TallyUpdated) -> None:
+    """Tallies can overtake each other on the bus: the newest by occurrence wins."""
+    interval = event.interval
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.tallies AS t "
+        "(slug, ship, skip, ship_pct, low, high, provisional, occurred_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (slug) DO UPDATE SET ship = excluded.ship, "
+        "skip = excluded.skip, ship_pct = excluded.ship_pct, low = excluded.low, high = excluded.high, "
+        "provisional = excluded.provisional, occurred_at = excluded.occurred_at "
+        "WHERE t.occurred_at <= excluded.occurred_at",
+        event.tool_slug,
+        event.ship,
+        event.skip,
+        event.community_ship_pct,
+        interval.low if interval else None,
+        interval.high if interval else None,
+        event.provisional,
+        event.occurred_at,
+    )
+
+
+async def add_pairs(conn: Conn, pairs: Iterable[tuple[str, str]], reason: str) -> list[tuple[str, str]]:
+    """Pairs newly kept current (canonical order)."""
+    added = []
+    for a, b in {canonical_pair(a, b) for a, b in pairs if a != b}:
+        if await conn.fetchval(
+            f"INSERT INTO {SCHEMA}.pairs (a, b, reason) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            a,
+            b,
+            reason,
+        ):
+            added.append((a, b))
+    return added
+
+
+async def has_pair(conn: Conn, a: str, b: str) -> bool:
+    a, b = canonical_pair(a, b)
+    return await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.pairs WHERE a = $1 AND b = $2", a, b) is not None
+
+
+async def mark_dirty(conn: Conn, pages: Iterable[str]) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.dirty (page) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        sorted(set(pages)),
+    )
+
+
+async def take_dirty(conn: Conn, limit: int = 500) -> list[str]:
+    rows = await conn.fetch(
+        f"DELETE FROM {SCHEMA}.dirty WHERE page IN "
+        f"(SELECT page FROM {SCHEMA}.dirty ORDER BY since LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING page",
+        limit,
+    )
+    return [r["page"] for r in rows]
+
+
+async def pages_touched_by(conn: Conn, slug: str) -> list[str]:
+    """Every page that shows something of this tool."""
+    row = await conn.fetchrow(f"SELECT category, announced_at FROM {SCHEMA}.tools WHERE slug = $1", slug)
+    if row is None:
+        return []
+    pairs = await conn.fetch(f"SELECT a, b FROM {SCHEMA}.pairs WHERE a = $1 OR b = $1", slug)
+    return [
+        f"tool:{slug}",
+        f"badge:{slug}",
+        f"category:{row['category']}",
+        "home",
+        f"issue:{iso_week(row['announced_at'])}",
+        "feed",
+        *(f"compare:{p['a']}:{p['b']}" for p in pairs),
+    ]
+
+
+async def record_page(conn: Conn, path: str, kind: str, etag: str, size: int) -> None:
+    await conn.execute(
+        f"INSERT INTO {SCHEMA}.pages (path, kind, etag, bytes, published_at) VALUES ($1, $2, $3, $4, now()) "
+        "ON CONFLICT (path) DO UPDATE SET etag = excluded.etag, bytes = excluded.bytes, "
+        "published_at = excluded.published_at",
+        path,
+        kind,
+        etag,
+        size,
+    )
+
+
+async def tool_view(conn: Conn, slug: str) -> ToolView | None:
+    row = await conn.fetchrow(
+        f"SELECT record, version, announced_at FROM {SCHEMA}.tools WHERE slug = $1", slug
+    )
+    if row is None:
+        return None
+    latest = await conn.fetchrow(
+        f"SELECT version, run FROM {SCHEMA}.reviews WHERE slug = $1 ORDER BY version DESC, run DESC LIMIT 1",
+        slug,
+    )
+    reviews = {}
+    panel = None
+    if latest is not None:
+        for r in await conn.fetch(
+            f"SELECT body, received_at FROM {SCHEMA}.reviews WHERE slug = $1 AND version = $2 AND run = $3",
+            slug,
+            latest["version"],
+            latest["run"],
+        ):
+            body = json.loads(r["body"])
+            reviews[body["persona"]] = review_view(body, r["received_at"])
+    panel_row = await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.panels WHERE slug = $1 ORDER BY version DESC, run DESC LIMIT 1", slug
+    )
+    if panel_row is not None:
+        panel = Panel(
+            panel_row["version"],
+            panel_row["run"],
+            panel_row["ship"],
+            panel_row["skip"],
+            panel_row["failed"],
+            panel_row["ship_pct"],
+            panel_row["partial"],
+        )
+    tally = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.tallies WHERE slug = $1", slug)
+    community = (
+        Community(
+            tally["ship"], tally["skip"], tally["ship_pct"], tally["low"], tally["high"], tally["provisional"]
+        )
+        if tally
+        else None
+    )
+    return ToolView(
+        Tool.model_validate_json(row["record"]),
+        row["version"],
+        row["announced_at"],
+        panel,
+        community,
+        reviews,
+    )
+
+
+async def slugs(conn: Conn, *, category: str | None = None) -> list[str]:
+    if category is None:
+        return [r["slug"] for r in await conn.fetch(f"SELECT slug FROM {SCHEMA}.tools ORDER BY slug")]
+    rows = await conn.fetch(f"SELECT slug FROM {SCHEMA}.tools WHERE category = $1 ORDER BY slug", category)
+    return [r["slug"] for r in rows]
+
+
+async def categories(conn: Conn) -> list[tuple[str, int]]:
+    rows = await conn.fetch(f"SELECT category, count(*) FROM {SCHEMA}.tools GROUP BY 1 ORDER BY 1")
+    return [(r["category"], r["count"]) for r in rows]
+
+
+async def latest_slugs(conn: Conn, limit: int) -> list[str]:
+    """Tools by their latest panel verdict, newest first."""
+    rows = await conn.fetch(
+        f"SELECT slug, max(received_at) AS at FROM {SCHEMA}.panels GROUP BY slug ORDER BY at DESC LIMIT $1",
+        limit,
+    )
+    return [r["slug"] for r in rows]
+
+
+async def category_of(conn: Conn, slug: str) -> str | None:
+    value = await conn.fetchval(f"SELECT category FROM {SCHEMA}.tools WHERE slug = $1", slug)
+    return str(value) if value is not None else None
+
+
+async def week_of(conn: Conn, week: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The tools announced in an ISO week, and the verdicts that flipped during it."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    start = datetime.combine(monday, datetime.min.time()).astimezone()
+    end = start + timedelta(days=7)
+    announced = await conn.fetch(
+        f"SELECT slug FROM {SCHEMA}.tools WHERE announced_at >= $1 AND announced_at < $2 "
+        "ORDER BY announced_at",
+        start,
+        end,
+    )
+    flips = await conn.fetch(
+        f"""
+        SELECT slug, ship_pct, previous_pct, received_at FROM (
+            SELECT slug, ship_pct, received_at,
+                   lag(ship_pct) OVER (PARTITION BY slug ORDER BY version, run) AS previous_pct
+            FROM {SCHEMA}.panels
+        ) p
+        WHERE received_at >= $1 AND received_at < $2 AND previous_pct IS NOT NULL
+          AND ship_pct IS NOT NULL AND (ship_pct >= 50) <> (previous_pct >= 50)
+        ORDER BY received_at
+        """,
+        start,
+        end,
+    )
+    return [r["slug"] for r in announced], [dict(r) for r in flips]
+
+
+async def issue_weeks(conn: Conn) -> list[str]:
+    rows = await conn.fetch(f"SELECT DISTINCT announced_at FROM {SCHEMA}.tools")
+    return sorted({iso_week(r["announced_at"]) for r in rows}, reverse=True)
+
+
+async def category_tools(conn: Conn, category: str) -> list[Tool]:
+    rows = await conn.fetch(f"SELECT record FROM {SCHEMA}.tools WHERE category = $1 ORDER BY slug", category)
+    return [Tool.model_validate_json(r["record"]) for r in rows]
+
+
+async def review_text(conn: Conn, slug: str) -> str:
+    rows = await conn.fetch(f"SELECT body->>'review' AS review FROM {SCHEMA}.reviews WHERE slug = $1", slug)
+    return "\n".join((r["review"] or "").casefold() for r in rows)
+
+
+async def tool_record(conn: Conn, slug: str) -> Tool | None:
+    record = await conn.fetchval(f"SELECT record FROM {SCHEMA}.tools WHERE slug = $1", slug)
+    return Tool.model_validate_json(record) if record is not None else None

@@ -1,0 +1,328 @@
+"""render from events to served pages, on the real NATS and PostgreSQL: XSS stays inert, events
+out of order are held, comparisons, ETags, coalesced re-renders, the Atom feed, headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree
+
+import feedparser
+import httpx
+import pytest
+
+from verdicts.contracts import (
+    Interval,
+    PagePublished,
+    PanelVerdictUpdated,
+    Pricing,
+    Provenance,
+    ReviewCompleted,
+    TallyUpdated,
+    Tool,
+    ToolAnnounced,
+)
+from verdicts.contracts.subjects import RENDER_STREAM
+from verdicts.platform.service import build_app
+from verdicts.platform.testing.plugin import eventually, served
+from verdicts.render.app import create_app as render_app
+
+pytestmark = pytest.mark.integration
+
+XSS = [
+    "<script>alert('name')</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</script><script>alert(2)</script>",
+    "<svg/onload=alert(3)>",
+    "javascript:alert(4)",
+]
+PERSONAS = ("developer-experience", "category-skeptic", "thesis", "buyer")
+ARTIFACTS = Path(os.environ.get("VERDICTS_TEST_ARTIFACTS", Path(__file__).parents[3] / "test-artifacts"))
+
+
+def tool(slug: str, name: str, **fields) -> Tool:
+    return Tool(
+        **{
+            "slug": slug,
+            "name": name,
+            "vendor": "Vendor",
+            "category": "Developer Tools",
+            "tagline": f"{name} does things",
+            "description": f"{name} is a tool for testing pages.",
+            "pricing": Pricing(model="freemium", entry="Free", entry_price_usd=Decimal(0)),
+            "homepage": "https://example.com",
+        }
+        | fields
+    )
+
+
+def panel_events(slug: str, verdicts: list[str], text: str = "") -> list:
+    events: list = [
+        ReviewCompleted.create(
+            tool_slug=slug,
+            tool_version=1,
+            persona=p,
+            status="completed",
+            verdict=v,
+            review=f"{slug} review by {p}. {text}",
+            key_points=(f"{p} point {text}",),
+            confidence=0.8,
+            provenance=Provenance(
+                route="local",
+                backend="openai",
+                model="smollm2-135m-instruct",
+                prompt_template_version="t1",
+                prompt_sha256="ab" * 32,
+                schema_version="verdict-v2",
+                temperature=0.3,
+            ),
+        )
+        for p, v in zip(PERSONAS, verdicts, strict=True)
+    ]
+    ship = verdicts.count("ship")
+    events.append(
+        PanelVerdictUpdated.create(
+            tool_slug=slug, tool_version=1, ship=ship, skip=4 - ship, ship_pct=100 * ship / 4, partial=False
+        )
+    )
+    return events
+
+
+def tally(slug: str, ship: int, skip: int, at: datetime | None = None) -> TallyUpdated:
+    total = ship + skip
+    return TallyUpdated.create(
+        tool_slug=slug,
+        ship=ship,
+        skip=skip,
+        community_ship_pct=round(100 * ship / total, 1),
+        interval=Interval(low=10, high=90),
+        provisional=total < 30,
+        **({"occurred_at": at} if at else {}),
+    )
+
+
+@pytest.fixture(scope="module")
+async def site(settings, bus, monkeypatch_module, tmp_path_factory):
+    monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
+    monkeypatch_module.setenv("VERDICTS_RENDER_INTERVAL_S", "0.5")
+    async with (
+        served(build_app([render_app(settings)], settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        await bus(
+            ToolAnnounced.create(tool=tool("alpha", "Alpha"), version=1, content_hash="a"),
+            ToolAnnounced.create(tool=tool("beta", "Beta", tags=("x",)), version=1, content_hash="b"),
+            *panel_events("alpha", ["ship", "ship", "skip", "ship"]),
+            *panel_events("beta", ["skip", "skip", "ship", "skip"]),
+            tally("alpha", 40, 10),
+        )
+        await eventually(lambda: _complete(client, "alpha", "beta"), within=20, interval=0.2)
+        yield client
+
+
+async def _complete(client: httpx.AsyncClient, a: str, b: str) -> bool:
+    """The comparison shows both panels in full and a's community tally."""
+    response = await client.get(f"/compare/{a}-vs-{b}/index.json")
+    if response.status_code != 200:
+        return False
+    data = response.json()
+    sides = (data["a"], data["b"])
+    return all(len(s["reviews"]) == 4 and s["panel"] for s in sides) and data["a"]["community"] is not None
+
+
+async def _has_text(client: httpx.AsyncClient, path: str, text: str) -> bool:
+    response = await client.get(path)
+    return response.status_code == 200 and text in response.text
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_inert(html: str) -> None:
+    parser = Elements()
+    parser.feed(html)
+    for tag, attrs in parser.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "script":
+            assert attrs.get("type") == "application/ld+json"
+        for value in attrs.values():
+            assert not (value or "").strip().lower().startswith("javascript:"), (tag, attrs)
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "<svg/onload" not in html
+    ld = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    for block in ld:
+        json.loads(block)
+
+
+async def test_comparison_page_carries_cards_scorecard_split_pricing_gap_and_votes(site):
+    page = await site.get("/compare/alpha-vs-beta")
+    html = page.text
+    expected = [
+        *("AI tool comparison", "Alpha vs Beta", "Which one should you ship with?", "Reviewer scorecard"),
+        *("Reviewer split", "Pricing read", "Panel vs community", "Community vote", "75%", "25%", "80%"),
+        *("Developer Tools", "Free", "Weekly AI Tool Verdicts"),
+    ]
+    for text in expected:
+        assert text in html, (
+            text,
+            re.sub(r"\s+", " ", html[html.find("<main>") : html.find("Reviewer scorecard")]),
+        )
+    assert html.count("<blockquote>") == 8
+    assert html.count('action="/v1/votes"') == 4
+    assert "smollm2-135m-instruct · prompt abababababab" in html
+    assert "provisional" not in html.split("Alpha does things")[1].split("</article>")[0]  # 50 votes
+    data = (await site.get("/compare/alpha-vs-beta/index.json")).json()
+    assert data["a"]["tool"]["slug"] == "alpha"
+    assert len(data["b"]["reviews"]) == 4
+    assert_inert(html)
+
+
+async def test_xss_payloads_render_inert(site, bus):
+    payload = " ".join(XSS)
+    evil = tool("evil", XSS[0], tagline=XSS[1], description=payload, tags=(XSS[3],))
+    await bus(
+        ToolAnnounced.create(tool=evil, version=1, content_hash="e"),
+        *panel_events("evil", ["ship", "skip", "ship", "skip"], text=payload),
+    )
+    await eventually(lambda: _has_text(site, "/tools/evil/", "Buyer"), within=20, interval=0.2)
+    response = await site.post("/v1/comparisons", json={"a": "evil", "b": "alpha"})
+    assert response.status_code == 201
+    await eventually(lambda: _complete(site, "alpha", "evil"), within=20, interval=0.2)
+    for path in ("/compare/alpha-vs-evil", "/tools/evil/", "/categories/developer-tools/", "/"):
+        html = (await site.get(path)).text
+        assert "&lt;script&gt;alert(" in html or path == "/", path
+        assert_inert(html)
+    badge = (await site.get("/badges/evil.svg")).text
+    ElementTree.fromstring(badge)  # well-formed: the name was escaped
+    assert "<script" not in badge
+
+
+async def test_events_before_their_tool_are_held_then_applied(site, bus):
+    early = datetime.now(UTC) - timedelta(seconds=5)
+    await bus(*panel_events("late", ["ship"] * 4), tally("late", 3, 1, at=early))
+    await asyncio.sleep(1.5)
+    assert (await site.get("/tools/late/")).status_code == 404
+    await bus(ToolAnnounced.create(tool=tool("late", "Late"), version=1, content_hash="l"))
+    await eventually(lambda: _has_text(site, "/tools/late/", "100%"), within=20, interval=0.2)
+    html = (await site.get("/tools/late/")).text
+    assert "75%" in html  # the held tally
+    assert "provisional" in html
+
+
+async def test_comparisons_are_canonical_and_refuse_bad_pairs(site):
+    reverse = await site.get("/compare/beta-vs-alpha", follow_redirects=False)
+    assert reverse.status_code == 301
+    assert reverse.headers["location"] == "/compare/alpha-vs-beta/"
+    assert (await site.get("/compare/alpha-vs-alpha")).status_code == 422
+    assert (await site.get("/compare/alpha-vs-nope")).status_code == 404
+    assert (await site.post("/v1/comparisons", json={"a": "alpha", "b": "alpha"})).status_code == 422
+    assert (await site.post("/v1/comparisons", json={"a": "alpha", "b": "nope"})).status_code == 404
+    bad = await site.post("/v1/comparisons", json={"a": "Alpha!", "b": "beta", "c": 1})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_any_pair_of_known_tools_renders_on_first_request(site):
+    first = await site.get("/compare/beta-vs-late", follow_redirects=True)
+    assert first.status_code == 200
+    assert "Beta vs Late" in first.text
+
+
+async def test_pages_carry_etag_and_last_modified(site):
+    page = await site.get("/compare/alpha-vs-beta")
+    etag, modified = page.headers["etag"], page.headers["last-modified"]
+    assert (await site.get("/compare/alpha-vs-beta", headers={"If-None-Match": etag})).status_code == 304
+    assert (
+        await site.get("/compare/alpha-vs-beta", headers={"If-Modified-Since": modified})
+    ).status_code == 304
+    assert (await site.get("/compare/alpha-vs-beta", headers={"If-None-Match": '"other"'})).status_code == 200
+
+
+async def test_a_vote_storm_rerenders_a_page_at_most_once_per_interval(site, bus):
+    sub = await bus.js.subscribe(PagePublished.SUBJECT, stream=RENDER_STREAM.name, deliver_policy="new")
+    started = asyncio.get_running_loop().time()
+    for n in range(40):
+        await bus(tally("beta", 10 + n, 10))
+        await asyncio.sleep(0.05)
+    await eventually(lambda: _has_text(site, "/compare/alpha-vs-beta", "83%"), within=10, interval=0.1)
+    elapsed = asyncio.get_running_loop().time() - started
+    renders = 0
+    while True:
+        try:
+            event = PagePublished.model_validate_json((await sub.next_msg(timeout=1)).data)
+        except Exception:
+            break
+        renders += event.path == "/compare/alpha-vs-beta/index.html"
+    await sub.unsubscribe()
+    assert 1 <= renders <= elapsed / 0.5 + 2, (renders, elapsed)
+
+
+async def test_weekly_issue_and_atom_feed_validate(site):
+    feed_response = await site.get("/weekly/feed.atom")
+    assert feed_response.headers["content-type"].startswith("application/atom+xml")
+    root = ElementTree.fromstring(feed_response.content)
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert root.tag == f"{atom}feed"
+    for required in ("id", "title", "updated", "author"):
+        assert root.find(f"{atom}{required}") is not None, required
+    feed = feedparser.parse(feed_response.content)
+    assert not feed.bozo, feed.bozo_exception
+    assert feed.feed.title == "Weekly AI Tool Verdicts"
+    assert feed.entries
+    for entry in feed.entries:
+        assert entry.id
+        assert entry.updated
+        assert (
+            await site.get(entry.link.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+        ).status_code == 200
+    week = feed.entries[0].link.rstrip("/").rsplit("/", 1)[1]
+    issue = (await site.get(f"/weekly/{week}/")).text
+    assert "AI Tool Verdicts" in issue
+    assert "Alpha" in issue
+
+
+async def test_headless_chromium_sees_both_cards_and_the_scorecard(site):
+    from playwright.async_api import async_playwright
+
+    chromium = "/usr/bin/chromium"
+    assert Path(chromium).exists(), "Debian chromium is missing: `make test` installs it"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(java_script_enabled=True)
+            errors: list[str] = []
+            dialogs: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: dialogs.append(d.message))
+            for path in ("/compare/alpha-vs-beta", "/compare/alpha-vs-evil"):
+                await page.goto(f"{site.base_url}{path}")
+                cards = await page.locator("article.card").all_inner_texts()
+                assert len(cards) == 2
+                assert "Panel ship" in cards[0]
+                assert "Community" in cards[1]
+                scorecard = await page.locator("table.scorecard").inner_text()
+                assert "Developer experience" in scorecard
+                assert "Buyer" in scorecard
+            await page.goto(f"{site.base_url}/compare/alpha-vs-beta")
+            assert "Alpha" in (await page.locator("article.card").first.inner_text())
+            await page.screenshot(path=str(ARTIFACTS / "compare-alpha-vs-beta.png"), full_page=True)
+            assert errors == []
+            assert dialogs == []  # no XSS payload ran
+        finally:
+            await browser.close()
+    assert (ARTIFACTS / "compare-alpha-vs-beta.png").stat().st_size > 10_000
