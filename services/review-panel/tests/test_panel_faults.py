@@ -41,7 +41,16 @@ def inference(settings, llama_server, claude_overloaded, tmp_path_factory):
     folder: Path = tmp_path_factory.mktemp("inference")
     routes = folder / "routes.yaml"
     routes.write_text(
-        yaml.safe_dump([{"name": "claude-sonnet-4", "base_url": claude_overloaded.url, "max_attempts": 1}])
+        yaml.safe_dump(
+            [
+                {
+                    "name": "claude-sonnet-4",
+                    "base_url": claude_overloaded.url,
+                    "max_attempts": 1,
+                    "breaker_cooldown_s": 1,
+                }
+            ]
+        )
     )
     port = free_port()
     env = os.environ | {
@@ -77,8 +86,8 @@ async def client(settings, inference, monkeypatch_module, tmp_path_factory):
     assignment.write_text(yaml.safe_dump({"buyer": "claude-sonnet-4"}))
     for name, value in {
         "ASSIGNMENT_FILE": str(assignment),
-        "JOB_MAX_DELIVER": "20",
-        "RETRY_MAX_DELAY_S": "1.5",
+        "JOB_MAX_DELIVER": "10",
+        "RETRY_MAX_DELAY_S": "4",
         "INFERENCE_TIMEOUT_S": "25",
     }.items():
         monkeypatch_module.setenv(f"VERDICTS_REVIEW_PANEL_{name}", value)

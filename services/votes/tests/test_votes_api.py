@@ -253,3 +253,23 @@ async def test_head_to_head_votes_rank_a_category(client):
     )
     assert unknown.status_code == 404
     assert (await client.get("/v1/rankings/No Such Category")).status_code == 404
+
+
+async def test_a_page_form_votes_with_a_cookie_and_redirects_back(client):
+    form = {"tool": "qwen2-5-3b", "choice": "ship", "return_to": "/compare/qwen2-5-3b-vs-o4-mini/"}
+    first = await client.post("/v1/votes", data=form, follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/compare/qwen2-5-3b-vs-o4-mini/"
+    cookie = first.cookies["verdicts_voter"]
+    assert "httponly" in first.headers["set-cookie"].lower()
+    await eventually(lambda: _counts(client, "qwen2-5-3b", (1, 0)), within=10, interval=0.1)
+    client.cookies.set("verdicts_voter", cookie)
+    try:
+        changed = await client.post("/v1/votes", data=form | {"choice": "skip"}, follow_redirects=False)
+        assert changed.status_code == 303
+        await eventually(lambda: _counts(client, "qwen2-5-3b", (0, 1)), within=10, interval=0.1)
+        for bad in ({"return_to": "//evil.example/"}, {"return_to": "https://evil.example/"}, {"choice": "x"}):
+            refused = await client.post("/v1/votes", data=form | bad, follow_redirects=False)
+            assert refused.status_code == 422
+    finally:
+        client.cookies.clear()

@@ -105,7 +105,9 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics()
         self.sleep = sleep
         self.limiters = {r.name: BoundedLimiter(r.max_concurrency, r.max_queue) for r in routes.values()}
-        self.breakers = {r.name: CircuitBreaker() for r in routes.values()}
+        self.breakers = {
+            r.name: CircuitBreaker(r.breaker_threshold, r.breaker_cooldown_s) for r in routes.values()
+        }
         self._pending: set[asyncio.Task[None]] = set()
 
     def route(self, name: str) -> Route:

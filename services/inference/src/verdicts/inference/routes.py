@@ -42,6 +42,10 @@ class Route(BaseModel):
     timeout_s: float = Field(default=120, gt=0)
     max_attempts: int = Field(default=4, ge=1)
     fallback: str | None = None
+    breaker_threshold: int = Field(
+        default=5, ge=1, description="Upstream failures in a row that open the circuit"
+    )
+    breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open circuit refuses calls")
     daily_budget_usd: Decimal | None = None
 
     def cost(self, tokens_in: int, tokens_out: int) -> Decimal:

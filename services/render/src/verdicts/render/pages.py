@@ -215,8 +215,11 @@ class Site:
     async def issue(self, conn: Conn, week: str) -> list[Output]:
         announced, flips = await store.week_of(conn, week)
         views = [v for s in announced if (v := await store.tool_view(conn, s))]
-        names = {s: (await store.tool_view(conn, s)) for s in {f["slug"] for f in flips}}
-        flipped = [f | {"name": names[f["slug"]].tool.name if names[f["slug"]] else f["slug"]} for f in flips]
+        names = {
+            s: (v.tool.name if (v := await store.tool_view(conn, s)) else s)
+            for s in {f["slug"] for f in flips}
+        }
+        flipped = [f | {"name": names[f["slug"]]} for f in flips]
         return self._html(
             "issue.html",
             f"weekly/{week}/",
@@ -228,12 +231,12 @@ class Site:
         )
 
     async def feed(self, conn: Conn) -> list[Output]:
-        entries = []
+        entries: list[dict[str, Any]] = []
         for week in (await store.issue_weeks(conn))[:20]:
             announced, flips = await store.week_of(conn, week)
             views = [v for s in announced if (v := await store.tool_view(conn, s))]
-            updated = max((v.announced_at for v in views), default=datetime.now(UTC))
-            entries.append({"week": week, "views": views, "flips": len(flips), "updated": updated})
+            newest = max((v.announced_at for v in views), default=datetime.now(UTC))
+            entries.append({"week": week, "views": views, "flips": len(flips), "updated": newest})
         updated = max((e["updated"] for e in entries), default=datetime.now(UTC))
         atom = self.env.get_template("feed.atom").render(
             base_url=self.base_url, entries=entries, updated=updated

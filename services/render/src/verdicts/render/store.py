@@ -134,11 +134,24 @@ async def mark_dirty(conn: Conn, pages: Iterable[str]) -> None:
     )
 
 
-async def take_dirty(conn: Conn, limit: int = 500) -> list[str]:
+async def take_dirty(conn: Conn, spacing_s: float, limit: int = 200) -> list[str]:
+    """Queued pages whose last render is at least ``spacing_s`` old; marks them rendered now."""
     rows = await conn.fetch(
-        f"DELETE FROM {SCHEMA}.dirty WHERE page IN "
-        f"(SELECT page FROM {SCHEMA}.dirty ORDER BY since LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING page",
+        f"""
+        WITH due AS (
+            SELECT d.page FROM {SCHEMA}.dirty d LEFT JOIN {SCHEMA}.rendered r USING (page)
+            WHERE r.at IS NULL OR r.at <= now() - make_interval(secs => $2)
+            ORDER BY d.since LIMIT $1 FOR UPDATE OF d SKIP LOCKED
+        ), taken AS (
+            DELETE FROM {SCHEMA}.dirty WHERE page IN (SELECT page FROM due) RETURNING page
+        ), stamped AS (
+            INSERT INTO {SCHEMA}.rendered (page, at) SELECT page, now() FROM taken
+            ON CONFLICT (page) DO UPDATE SET at = excluded.at
+        )
+        SELECT page FROM taken
+        """,
         limit,
+        spacing_s,
     )
     return [r["page"] for r in rows]
 

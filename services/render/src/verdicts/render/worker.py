@@ -15,6 +15,7 @@ from verdicts.render.pages import Output, Site
 from verdicts.render.publisher import Publisher
 
 log = logging.getLogger(__name__)
+BATCH = 200
 
 
 async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output]) -> None:
@@ -26,30 +27,32 @@ async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output
             store.SCHEMA,
             PagePublished.create(
                 path="/" + output.path, kind=output.kind, etag=output.etag, bytes=len(output.body)
-            ),  # type: ignore[arg-type]
+            ),
         )
 
 
-async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher) -> int:
-    """One pass: every page queued since the last; returns how many were rendered."""
+async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher, spacing_s: float) -> int:
+    """One pass over the pages that are due; returns how many were rendered."""
     done = 0
     async with runtime.pool.acquire() as conn:
         while True:
             async with conn.transaction():
-                pages = await store.take_dirty(conn, 200)
+                pages = await store.take_dirty(conn, spacing_s, BATCH)
                 for page in pages:
                     await publish_outputs(conn, publisher, await site.render(conn, page))
             done += len(pages)
-            if len(pages) < 200:
+            if len(pages) < BATCH:
                 return done
 
 
 async def run(runtime: Runtime, site: Site, publisher: Publisher, interval_s: float) -> None:
+    """A quiet page updates within a tick; a busy one at most once per ``interval_s``."""
+    tick = min(0.1, interval_s)
     while True:
         try:
-            await render_dirty(runtime, site, publisher)
+            await render_dirty(runtime, site, publisher, interval_s)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("render pass failed; the pages stay queued")
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(tick)

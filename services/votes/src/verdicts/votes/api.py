@@ -45,7 +45,7 @@ class FormBallot(BaseModel):
 
     tool: str = Field(pattern=SLUG)
     choice: Choice
-    return_to: str = Field(default="/", pattern=r"^/(?!/)[A-Za-z0-9/_.-]*$", max_length=300)
+    return_to: str = Field(default="/", pattern=r"^(/|/[A-Za-z0-9_.-][A-Za-z0-9/_.-]*)$", max_length=300)
 
 
 class HeadToHeadRequest(BaseModel):

@@ -97,12 +97,14 @@ async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
 
 
 async def publish_tallies(runtime: Runtime, settings: VotesSettings) -> None:
-    """At most one `votes.tally.updated` per tool per interval, however many ballots arrived."""
+    """At most one `votes.tally.updated` per tool per interval, however many ballots arrived; a
+    quiet tool's change goes out within a tick."""
+    tick = min(0.1, settings.tally_interval_s)
     while True:
-        await asyncio.sleep(settings.tally_interval_s)
+        await asyncio.sleep(tick)
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                await store.publish_changed_tallies(conn)
+                await store.publish_changed_tallies(conn, settings.tally_interval_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

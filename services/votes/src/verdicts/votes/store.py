@@ -79,7 +79,9 @@ async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
             FROM written w LEFT JOIN previous p USING (tool, voter)
             GROUP BY w.tool
         ), moved AS (  -- not INSERT .. ON CONFLICT: its proposed row (a negative delta) fails the CHECK
-            UPDATE {SCHEMA}.tallies t SET ship = t.ship + d.ship, skip = t.skip + d.skip, changed_at = now()
+            UPDATE {SCHEMA}.tallies t
+            SET ship = t.ship + d.ship, skip = t.skip + d.skip,
+                changed_at = now(), change_seq = t.change_seq + 1
             FROM delta d WHERE t.tool = d.tool
             RETURNING t.tool
         ), started AS (
@@ -96,11 +98,15 @@ async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
     return int(changed)
 
 
-async def publish_changed_tallies(conn: Conn) -> int:
-    """One `votes.tally.updated` per tool changed since its last event (through the outbox)."""
+async def publish_changed_tallies(conn: Conn, spacing_s: float) -> int:
+    """One `votes.tally.updated` per tool changed since its last event (through the outbox), and
+    none for a tool whose last event is younger than ``spacing_s``: a storm is coalesced."""
     rows = await conn.fetch(
-        f"UPDATE {SCHEMA}.tallies SET published_at = changed_at "
-        "WHERE published_at IS NULL OR changed_at > published_at RETURNING tool, ship, skip"
+        f"UPDATE {SCHEMA}.tallies SET published_seq = change_seq, published_at = now() "
+        "WHERE change_seq > published_seq "
+        "AND (published_at IS NULL OR published_at <= now() - make_interval(secs => $1)) "
+        "RETURNING tool, ship, skip",
+        spacing_s,
     )
     for row in rows:
         tally = Tally(row["ship"], row["skip"])
