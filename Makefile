@@ -16,13 +16,22 @@ VENV := .venv/.synced
 LLAMA_CPP_VERSION := 0.3.36
 WHEELHOUSE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/verdicts/wheels
 
-.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean
+.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean browser
 
 up: $(VENV)
 	.venv/bin/verdicts up
 
-test: $(VENV) lint typecheck docs-check
+test: $(VENV) lint typecheck docs-check browser
 	.venv/bin/pytest
+
+# The browser test drives Debian's Chromium (headless) through Playwright's Python client.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Debian's chromium for the browser test..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 # Benchmarks print ratios against a baseline measured in the same run.
 bench: $(VENV)

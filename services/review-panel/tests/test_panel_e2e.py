@@ -1,7 +1,8 @@
-"""The panel end to end: ingest -> review-panel -> inference (real llama.cpp) -> reviews.
+"""The whole stack end to end: ingest -> review-panel -> inference (real llama.cpp) -> reviews ->
+render's comparison page, and votes -> the page's community figure.
 
-The tests in this module build on each other (one stack, one database), in order:
-the seed panels, a redelivery, an update, an on-demand re-run from the CLI.
+The tests in this module build on each other (one stack, one database), in order: the seed
+panels, the seed comparison page and live votes, a redelivery, an update, an on-demand re-run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from verdicts.inference.app import create_app as inference_app
 from verdicts.ingest.app import create_app as ingest_app
 from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually, served
+from verdicts.render.app import create_app as render_app
 from verdicts.review_panel.app import create_app as panel_app
+from verdicts.votes.app import create_app as votes_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 
@@ -29,9 +32,12 @@ SEED_TOOLS = SAMPLE[:2]  # Claude 4 Sonnet and SmolLM3, the seed comparison
 
 
 @pytest.fixture(scope="module")
-async def api(settings, llama_server, monkeypatch_module):
+async def api(settings, llama_server, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
-    app = build_app([ingest_app(), panel_app(settings), inference_app()], settings)
+    monkeypatch_module.setenv("VERDICTS_VOTES_TOKEN_SECRET", "e2e-secret-for-voter-tokens-0123456789abcdef")
+    monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
+    services = [ingest_app(), panel_app(settings), inference_app(), votes_app(settings), render_app(settings)]
+    app = build_app(services, settings)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield client
 
@@ -81,6 +87,40 @@ async def test_seed_tools_get_eight_reviews_with_provenance_and_two_verdicts(api
     verdicts = [PanelVerdictUpdated.model_validate_json(m.data) for m in events]
     assert sorted(v.tool_slug for v in verdicts) == ["claude-4-sonnet", "smollm3"]
     assert all(not v.partial and v.ship + v.skip == 4 for v in verdicts)
+
+
+async def test_the_seed_comparison_page_shows_eight_reviews_and_live_community_votes(api):
+    page = "/compare/claude-4-sonnet-vs-smollm3"
+
+    async def both_panels_in() -> dict | None:
+        data = (await api.get(f"{page}/index.json")).json()
+        sides = (data["a"], data["b"])
+        complete = all(
+            len(s["reviews"]) == 4 and s["panel"] and s["panel"]["ship_pct"] is not None for s in sides
+        )
+        return data if complete else None
+
+    data = await eventually(both_panels_in, within=30, interval=0.2)
+    html = (await api.get(page)).text
+    assert html.count("<blockquote>") == 8
+    for side in (data["a"], data["b"]):
+        assert f"{side['panel']['ship_pct']:.0f}%" in html
+        assert side["community"] is None
+    assert "Claude 4 Sonnet vs SmolLM3" in html
+
+    tokens = [(await api.post("/v1/voters")).json()["voter_token"] for _ in range(3)]
+    for token, choice in zip(tokens, ("ship", "ship", "skip"), strict=True):
+        cast = await api.post("/v1/votes", json={"tool": "smollm3", "choice": choice, "voter_token": token})
+        assert cast.status_code == 202
+    voted = asyncio.get_running_loop().time()
+
+    async def community_shown() -> bool:
+        body = (await api.get(f"{page}/index.json")).json()
+        return (body["b"]["community"] or {}).get("ship_pct") == 66.7
+
+    await eventually(community_shown, within=2.0, interval=0.05)
+    assert asyncio.get_running_loop().time() - voted <= 2.0
+    assert "67%" in (await api.get(page)).text
 
 
 async def test_redelivered_announcements_add_no_review(db, settings):
