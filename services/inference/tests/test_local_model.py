@@ -65,12 +65,6 @@ async def client(settings, routes_file, llama_server, monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
 async def nc(nats_url, client):
     conn = await nats.connect(nats_url)
     yield conn

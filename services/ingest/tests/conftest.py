@@ -1,8 +1,7 @@
-"""Fixtures shared by ingest's tests: the service over HTTP and a database connection."""
+"""Fixtures shared by ingest's tests: the service over HTTP."""
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -14,10 +13,3 @@ from verdicts.platform.service import build_app
 async def client(settings):
     async with AsyncTestClient(build_app([create_app()], settings)) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-async def db(database_url):
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()

@@ -7,12 +7,6 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
 async def bus(settings):
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.plugins.problem_details import ProblemDetailsException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PROBLEM_TYPE_BASE = "https://verdicts.dev/problems/"
 
@@ -95,3 +97,18 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]
             message = "unknown field"
         errors.append({"field": field, "message": message})
     return errors
+
+
+def validated(model: type[ModelT], data: Any, title: str) -> ModelT:
+    """``data`` as ``model``, or a 422 problem listing every field that is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise problem(
+            422,
+            "validation-failed",
+            title,
+            f"invalid field {errors[0]['field']}: {errors[0]['message']}",
+            errors=errors,
+        ) from None

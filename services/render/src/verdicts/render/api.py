@@ -12,9 +12,9 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from verdicts.platform.http import field_errors, problem, read_json
+from verdicts.platform.http import problem, read_json, validated
 from verdicts.render import store
 from verdicts.render.pages import Site, comparison_path
 from verdicts.render.publisher import DirectoryPublisher
@@ -88,17 +88,7 @@ def build_routes(site: Site, publisher: DirectoryPublisher) -> list[HTTPRouteHan
     async def request_comparison(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         """Publish (and keep current) the comparison of two known tools."""
         raw = await read_json(request, max_bytes=4096)
-        try:
-            pair = ComparisonRequest.model_validate(raw)
-        except ValidationError as exc:
-            errors = field_errors(exc)
-            raise problem(
-                422,
-                "validation-failed",
-                "Invalid comparison",
-                f"invalid field {errors[0]['field']}",
-                errors=errors,
-            ) from None
+        pair = validated(ComparisonRequest, raw, "Invalid comparison")
         if pair.a == pair.b:
             raise problem(422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="b")
         path = await ensure_comparison(request, pair.a, pair.b, "requested")

@@ -13,10 +13,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect
 from nats.js.api import PubAck
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
-from verdicts.platform.http import field_errors, problem, read_json
+from verdicts.platform.http import problem, read_json, validated
 from verdicts.platform.outbox import MSG_ID_HEADER
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
@@ -99,17 +99,7 @@ class Votes:
 
     async def body(self, request: Request[Any, Any, Any], model: type[BaseModel]) -> Any:
         raw = await read_json(request, max_bytes=self.settings.max_body_bytes)
-        try:
-            return model.model_validate(raw)
-        except ValidationError as exc:
-            errors = field_errors(exc)
-            raise problem(
-                422,
-                "validation-failed",
-                "Invalid ballot",
-                f"invalid field {errors[0]['field']}: {errors[0]['message']}",
-                errors=errors,
-            ) from None
+        return validated(model, raw, "Invalid ballot")
 
 
 def _too_many(wait_s: float, detail: str) -> Exception:
@@ -185,17 +175,7 @@ def build_routes(votes: Votes) -> list[HTTPRouteHandler]:
     async def cast_from_form(request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
         form = await request.form()
         fields = {k: form.get(k) for k in ("tool", "choice", "return_to") if form.get(k) is not None}
-        try:
-            ballot = FormBallot.model_validate(fields)
-        except ValidationError as exc:
-            errors = field_errors(exc)
-            raise problem(
-                422,
-                "validation-failed",
-                "Invalid ballot",
-                f"invalid field {errors[0]['field']}",
-                errors=errors,
-            ) from None
+        ballot = validated(FormBallot, fields, "Invalid ballot")
         token = request.cookies.get(VOTER_COOKIE, "")
         try:
             voter = verify_token(token, votes.secret)

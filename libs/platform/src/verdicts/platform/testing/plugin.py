@@ -127,6 +127,21 @@ def settings(nats_url: str, database_url: str) -> PlatformSettings:
     )
 
 
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    """Environment changes for a module's shared app fixtures (undone after the module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the module's database, for looking at what the services stored."""
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
 async def eventually(predicate: Any, within: float = 10.0, interval: float = 0.05) -> Any:
     """Await ``predicate()`` (sync or async) until truthy; returns its value."""
     deadline = asyncio.get_running_loop().time() + within
