@@ -3,19 +3,23 @@ votes and rankings. Every refusal is a problem+json answer and, for ballots, a d
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import uuid
 from typing import Any, Literal
 
+import nats
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect
 from nats.js.api import PubAck
+from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
+from verdicts.contracts.subjects import VOTES_STREAM
 from verdicts.platform.http import problem, read_json, validated
 from verdicts.platform.outbox import MSG_ID_HEADER
 from verdicts.platform.service import Runtime
@@ -70,6 +74,39 @@ class Votes:
         self.per_voter = RateLimiter(settings.voter_rate_per_s, settings.voter_burst)
         self.per_address = RateLimiter(settings.address_rate_per_s, settings.address_burst)
         self.tools: dict[str, str] = {}
+        self.js: JetStreamContext | None = None
+
+    async def connect(self, runtime: Runtime) -> None:
+        """The ballot publisher: plain nats-py, the hot path (FastStream's publish costs ~2x)."""
+        connection = await nats.connect(
+            runtime.settings.nats_url,
+            name="verdicts-votes-api",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
+        self.js = connection.jetstream()
+        try:
+            await asyncio.Event().wait()  # for the life of the service
+        finally:
+            self.js = None
+            await connection.close()
+
+    async def publisher_ready(self, runtime: Runtime) -> str:
+        return "ok" if self.js is not None else "connecting to NATS"
+
+    async def publish(self, event: BallotCast) -> PubAck | None:
+        if self.js is None:
+            return None
+        try:
+            return await self.js.publish(
+                BallotCast.SUBJECT,
+                event.model_dump_json().encode(),
+                headers={MSG_ID_HEADER: event.event_id},
+                stream=VOTES_STREAM.name,
+                timeout=5,
+            )
+        except Exception:  # NATS away or slow: the client retries with the same nonce
+            return None
 
     async def known(self, runtime: Runtime, slug: str) -> bool:
         if slug not in self.tools:
@@ -138,13 +175,8 @@ def build_routes(votes: Votes) -> list[HTTPRouteHandler]:
         event = BallotCast.create(
             event_id=msg_id, tool_slug=tool, choice=choice, voter_id=voter, nonce=nonce or ""
         )
-        try:
-            ack = await runtime.broker.publish(
-                event, BallotCast.SUBJECT, headers={MSG_ID_HEADER: msg_id}, stream="VOTES", timeout=5
-            )
-        except Exception:
-            ack = None
-        if not isinstance(ack, PubAck):
+        ack = await votes.publish(event)
+        if ack is None:
             raise problem(
                 503,
                 "bus-unavailable",

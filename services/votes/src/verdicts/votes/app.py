@@ -58,5 +58,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
             partial(publish_tallies, settings=settings),
             partial(refit_rankings, settings=settings),
             discards.run,
+            votes.connect,
         ],
+        ready_checks={"ballot-publisher": votes.publisher_ready},
     )
