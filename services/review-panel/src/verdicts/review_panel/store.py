@@ -109,6 +109,15 @@ class ReviewOutcome:
 
 async def store_review(conn: Conn, job: ReviewRequested, outcome: ReviewOutcome) -> bool:
     """Store one review (once) and, when it is the panel's last, the panel verdict."""
+    # Lock the panel first: the review's foreign key takes a share lock on the panel row, and two
+    # reviews of one panel that each held that and then asked for the update lock deadlocked.
+    panel = await conn.fetchrow(
+        f"SELECT personas, status FROM {SCHEMA}.panels "
+        "WHERE slug = $1 AND version = $2 AND run = $3 FOR UPDATE",
+        job.tool_slug,
+        job.tool_version,
+        job.panel_run,
+    )
     inserted = await conn.fetchval(
         f"INSERT INTO {SCHEMA}.reviews (slug, version, run, persona, status, verdict, review, key_points, "
         "confidence, failure_reason, route_note, provenance) "
@@ -146,13 +155,6 @@ async def store_review(conn: Conn, job: ReviewRequested, outcome: ReviewOutcome)
             failure_reason=outcome.failure_reason,
             provenance=outcome.provenance,
         ),
-    )
-    panel = await conn.fetchrow(
-        f"SELECT personas, status FROM {SCHEMA}.panels "
-        "WHERE slug = $1 AND version = $2 AND run = $3 FOR UPDATE",
-        job.tool_slug,
-        job.tool_version,
-        job.panel_run,
     )
     verdicts = await conn.fetch(
         f"SELECT verdict, status FROM {SCHEMA}.reviews WHERE slug = $1 AND version = $2 AND run = $3",
