@@ -173,3 +173,12 @@ def test_ordinary_descriptions_are_shown_whole():
             text, withheld = withhold_instructions(raw[field])
             assert withheld == 0, raw[field]
             assert text.split() == raw[field].split()
+
+
+def test_names_with_regex_characters_become_grammar_safe_literals():
+    # llama.cpp's converter rejects regex escapes ("\\.") inside literals: classes instead.
+    pattern = verdict_schema(tool(name="Gemini 2.5 Pro"))["properties"]["review"]["pattern"]
+    assert pattern.startswith("^Gemini 2[.]5 Pro( ")
+    jsonschema.validate(review(f"Gemini 2.5 Pro is {WORDS}"), verdict_schema(tool(name="Gemini 2.5 Pro")))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(review(f"Gemini 2x5 Pro is {WORDS}"), verdict_schema(tool(name="Gemini 2.5 Pro")))

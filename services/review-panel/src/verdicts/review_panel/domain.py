@@ -42,12 +42,16 @@ VERDICT_SCHEMA: dict[str, Any] = {
 # Plain string length bounds ({300,1400}) made llama.cpp's grammar too large to serve; a word count
 # in a pattern stays small. The grounding check still runs on every answer, from every route.
 _WORD_CHARS = "A-Za-z0-9,.;:'()%&!?-"
-_REGEX_SPECIAL = set("\\^$.|?*+()[]{}")
+# llama-cpp-python copies a pattern's literal text into GBNF strings, where a regex escape such as
+# "\\." is invalid ("failed to parse grammar"): special characters go in one-character classes.
+_REGEX_SPECIAL = set(".()+*?|{}$")
+_UNCLASSABLE = set('[]\\^"')
 CONFIDENCE_STEPS = [round(i / 20, 2) for i in range(21)]
 
 
 def _literal(text: str) -> str:
-    return "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in text)
+    """``text`` as a pattern both regex engines and llama.cpp's grammar converter read literally."""
+    return "".join("." if c in _UNCLASSABLE else f"[{c}]" if c in _REGEX_SPECIAL else c for c in text)
 
 
 def verdict_schema(tool: Tool) -> dict[str, Any]:
