@@ -20,6 +20,15 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def api_failure(exc: Exception, base: str) -> str:
+    """One line for a CLI command that talks to the API: its own error, or the API unreachable."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPError):
+        return f"cannot reach the API at {base}: {exc.__class__.__name__} (is `verdicts up` running?)"
+    return str(exc)
+
+
 def settings_or_exit() -> PlatformSettings:
     try:
         return load_settings(PlatformSettings)
@@ -162,11 +171,8 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
                 for result in send_batch(client, chunk):
                     results.append({**result, "index": start + int(str(result["index"]))})
                 bar.update(len(chunk))
-    except AnnounceError as exc:
-        fail(str(exc))
-        return
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the API at {base}: {exc.__class__.__name__} (is `verdicts up` running?)")
+    except (AnnounceError, httpx.HTTPError) as exc:
+        fail(api_failure(exc, base))
         return
     for result in results:
         if result["status"] == "rejected":
@@ -197,11 +203,8 @@ def review(slug: str, api: str | None, wait: bool, timeout_s: float) -> None:
             if not wait:
                 return
             entry = wait_for_panel(client, slug, started["version"], started["run"], timeout_s)
-    except ReviewError as exc:
-        fail(str(exc))
-        return
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the API at {base}: {exc.__class__.__name__} (is `verdicts up` running?)")
+    except (ReviewError, httpx.HTTPError) as exc:
+        fail(api_failure(exc, base))
         return
     for line in describe(entry):
         click.echo(line)
