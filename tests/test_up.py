@@ -75,7 +75,7 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
     proc = start_up(env, log)
     try:
         ready = wait_ready(proc, ports["http"], log)
-        assert ready["checks"] == {"broker": "ok", "database": "ok", "model": "ok"}
+        assert ready["checks"] == {"broker": "ok", "database": "ok", "model": "ok", "ballot-publisher": "ok"}
         assert set(ready["services"]) == {"ingest", "review-panel", "votes", "render", "inference"}
         assert "Verdicts is up." in log.read_text()
         assert f"nats://127.0.0.1:{ports['nats']}" in log.read_text()
