@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
 import sys
 import time
 from collections import Counter
@@ -251,7 +250,3 @@ async def settled(stack: Stack, expected: dict[str, Counter[str]], within: float
         if got == want or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.5)
-
-
-def terminate_group() -> None:  # pragma: no cover - for Ctrl-C in the benchmark
-    os.killpg(0, signal.SIGTERM)

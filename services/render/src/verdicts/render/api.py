@@ -3,7 +3,6 @@ Last-Modified (304 when unchanged). Any pair of known tools renders on its first
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.platform.http import problem, read_json, validated
 from verdicts.render import store
-from verdicts.render.pages import Site, comparison_path
+from verdicts.render.pages import Site, comparison_path, etag_of
 from verdicts.render.publisher import DirectoryPublisher
 from verdicts.render.views import canonical_pair, parse_pair
 from verdicts.render.worker import publish_outputs
@@ -56,7 +55,7 @@ def build_routes(site: Site, publisher: DirectoryPublisher) -> list[HTTPRouteHan
         if not file.is_file():
             raise problem(404, "not-found", "Not found", f"/{path} is not published")
         body = file.read_bytes()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        etag = etag_of(body)
         modified = datetime.fromtimestamp(int(file.stat().st_mtime), UTC)
         headers = {
             "ETag": etag,

@@ -37,7 +37,12 @@ class Output:
 
     @property
     def etag(self) -> str:
-        return '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+        return etag_of(self.body)
+
+
+def etag_of(body: bytes) -> str:
+    """The strong ETag of a published file: what it holds, not when it was written."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def comparison_path(a: str, b: str) -> str:

@@ -122,11 +122,6 @@ async def add_pairs(conn: Conn, pairs: Iterable[tuple[str, str]], reason: str) -
     return added
 
 
-async def has_pair(conn: Conn, a: str, b: str) -> bool:
-    a, b = canonical_pair(a, b)
-    return await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.pairs WHERE a = $1 AND b = $2", a, b) is not None
-
-
 async def mark_dirty(conn: Conn, pages: Iterable[str]) -> None:
     await conn.execute(
         f"INSERT INTO {SCHEMA}.dirty (page) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
@@ -256,11 +251,6 @@ async def latest_slugs(conn: Conn, limit: int) -> list[str]:
         limit,
     )
     return [r["slug"] for r in rows]
-
-
-async def category_of(conn: Conn, slug: str) -> str | None:
-    value = await conn.fetchval(f"SELECT category FROM {SCHEMA}.tools WHERE slug = $1", slug)
-    return str(value) if value is not None else None
 
 
 async def week_of(conn: Conn, week: str) -> tuple[list[str], list[dict[str, Any]]]:

@@ -110,9 +110,7 @@ class Votes:
 
     async def known(self, runtime: Runtime, slug: str) -> bool:
         if slug not in self.tools:
-            category = await runtime.pool.fetchval(
-                f"SELECT category FROM {store.SCHEMA}.tools WHERE slug = $1", slug
-            )
+            category = await store.tool_category(runtime.pool, slug)
             if category is None:
                 return False
             self.tools[slug] = category

@@ -46,9 +46,10 @@ async def remember_tool(conn: Conn, tool: Tool) -> None:
     )
 
 
-async def known_tools(pool: asyncpg.Pool) -> dict[str, str]:
-    """slug -> category."""
-    return {r["slug"]: r["category"] for r in await pool.fetch(f"SELECT slug, category FROM {SCHEMA}.tools")}
+async def tool_category(pool: asyncpg.Pool, slug: str) -> str | None:
+    """The category of a tool votes has heard of (``None`` for an unknown tool)."""
+    value = await pool.fetchval(f"SELECT category FROM {SCHEMA}.tools WHERE slug = $1", slug)
+    return str(value) if value is not None else None
 
 
 async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
