@@ -11,11 +11,6 @@ export UV_PYTHON := $(shell command -v python3.11 || command -v $(PYTHON))
 
 UV := .tools/bin/uv
 VENV := .venv/.synced
-# llama.cpp's Python server, compiled from source once per machine and kept in a
-# wheel cache (uv cannot cache sdist builds behind a proxy that sends no cache headers).
-LLAMA_CPP_VERSION := 0.3.36
-WHEELHOUSE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/verdicts/wheels
-
 .PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean browser
 
 up: $(VENV)
@@ -56,17 +51,8 @@ fmt: $(VENV)
 
 sync: $(VENV)
 
-# --inexact keeps the llama-cpp-python wheel installed beside the locked packages;
-# --no-config, or the override in pyproject.toml would drop it.
 $(VENV): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml | $(UV)
-	$(UV) sync --locked --inexact
-	@if ! ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
-	  echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) once (about 8 minutes on 2 cores)..."; \
-	  .tools/bin/pip wheel --quiet --no-deps --disable-pip-version-check \
-	    -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION); \
-	fi
-	$(UV) pip install --no-config --quiet --python .venv/bin/python --no-deps \
-	  $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	$(UV) sync --locked
 	@touch $@
 
 .tools/bin/uv:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
 from bench.harness import Servers, service
+from verdicts.platform.testing import sample_tools
 
-SAMPLE = json.loads((Path(__file__).parents[1].parent / "shared" / "data" / "tools.sample.json").read_text())
+SAMPLE = sample_tools()
 CONCURRENCY = 16
 
 

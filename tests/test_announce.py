@@ -15,11 +15,12 @@ import pytest
 
 from verdicts.contracts.subjects import INGEST_STREAM
 from verdicts.platform.embedded.process import free_port
+from verdicts.platform.testing import SAMPLE_TOOLS_FILE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 VERDICTS = str(Path(sys.executable).parent / "verdicts")
-SAMPLE = Path(__file__).parents[1].parent / "shared" / "data" / "tools.sample.json"
+SAMPLE = SAMPLE_TOOLS_FILE
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def routes_file(tmp_path_factory, llama_server):
                     "backend": "openai",
                     "base_url": llama_server.url,
                     "model": "smollm2-135m-instruct",
-                    "dialect": "json_object_schema",
+                    "dialect": "json_schema",
                     "context_tokens": 2048,
                     "max_output_tokens": 256,
                     "price_in_per_mtok": 1000,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
 import nats
 import pytest
 
 from verdicts.contracts import ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM
+from verdicts.platform.testing import sample_tools
 from verdicts.platform.testing.plugin import eventually
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = json.loads((Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text())
+SAMPLE = sample_tools()
 
 
 @pytest.fixture(scope="module")

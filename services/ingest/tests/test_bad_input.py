@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from verdicts.platform.testing import sample_tools
+
 pytestmark = pytest.mark.integration
 
-SAMPLE = json.loads((Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text())
+SAMPLE = sample_tools()
 GOOD = {**SAMPLE[2], "name": "Bad Input Probe", "vendor": "Probe Co"}
 
 

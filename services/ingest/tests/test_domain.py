@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -14,10 +13,11 @@ from verdicts.ingest.domain import (
     to_tool,
 )
 from verdicts.platform.http import field_errors
+from verdicts.platform.testing import SAMPLE_TOOLS_FILE
 
 pytestmark = pytest.mark.unit
 
-SAMPLE = Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json"
+SAMPLE = SAMPLE_TOOLS_FILE
 
 
 def base() -> dict:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import jsonschema
 
 from verdicts.contracts import Tool
+from verdicts.platform.testing import sample_tools
 from verdicts.review_panel.domain import VERDICT_SCHEMA, verdict_schema
 
-SAMPLE: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text()
-)
+SAMPLE: list[dict[str, Any]] = sample_tools()
 PROVENANCE_FIELDS = (
     "route", "backend", "model", "prompt_template_version", "prompt_sha256", "schema_version",
     "temperature", "seed", "tokens_in", "tokens_out", "cost_usd", "latency_ms",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import nats
 import pytest
@@ -14,6 +13,7 @@ from verdicts.contracts import TallyUpdated
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, VOTES_STREAM
 from verdicts.ingest.app import create_app as ingest_app
 from verdicts.platform.service import build_app
+from verdicts.platform.testing import sample_tools
 from verdicts.platform.testing.plugin import eventually
 from verdicts.votes.app import create_app as votes_app
 from verdicts.votes.tally import wilson_interval
@@ -21,7 +21,7 @@ from verdicts.votes.tokens import issue_token
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = json.loads((Path(__file__).parents[3].parent / "shared" / "data" / "tools.sample.json").read_text())
+SAMPLE = sample_tools()
 SECRET = "test-secret-for-voter-tokens-0123456789abcdef"
 
 

@@ -20,8 +20,7 @@ class BackendKind(StrEnum):
 class Dialect(StrEnum):
     """How the backend is told to follow a JSON schema."""
 
-    JSON_SCHEMA = "json_schema"  # response_format json_schema (vLLM, llama.cpp's llama-server)
-    JSON_OBJECT_SCHEMA = "json_object_schema"  # response_format json_object + schema (llama-cpp-python)
+    JSON_SCHEMA = "json_schema"  # response_format json_schema (vLLM, llama.cpp's server)
     TOOL_USE = "tool_use"  # Anthropic: a forced tool whose input schema is the answer's
 
 
@@ -60,7 +59,7 @@ def default_routes(settings: InferenceSettings) -> dict[str, Route]:
             backend=BackendKind.OPENAI,
             base_url=settings.local_url or "http://127.0.0.1:8088/v1",
             model=LOCAL_MODEL_ALIAS,
-            dialect=Dialect.JSON_OBJECT_SCHEMA,
+            dialect=Dialect.JSON_SCHEMA,
             context_tokens=2048,
             max_output_tokens=1024,
             max_concurrency=2,

