@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 
@@ -58,3 +60,43 @@ async def test_supervised_llama_server_is_restarted_when_it_dies(tmp_path):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert not supervisor.process.alive()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+async def test_a_server_that_stops_answering_is_restarted(tmp_path):
+    """A live process that no longer answers /v1/models (frozen with SIGSTOP) is replaced."""
+    llama = EmbeddedLlama(tmp_path, port=free_port())
+    supervisor = ModelServerSupervisor(
+        "llama.cpp",
+        llama.argv(smollm2_gguf()),
+        f"{llama.url}/models",
+        tmp_path / "llama.log",
+        max_backoff_s=1,
+        check_interval_s=0.2,
+        unanswered_checks=3,
+    )
+    task = asyncio.create_task(supervisor.run())
+    try:
+        await eventually(lambda: supervisor.status == "ok", within=120)
+        frozen = supervisor.process
+        assert frozen is not None
+        assert frozen.pid is not None
+        os.kill(frozen.pid, signal.SIGSTOP)
+        await eventually(lambda: supervisor.restarts == 1, within=30)
+        assert not frozen.alive()
+        await eventually(lambda: supervisor.status == "ok", within=120)
+        assert supervisor.process is not frozen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.unit
+def test_the_supervised_server_logs_under_verdicts_home(tmp_path):
+    from verdicts.inference.app import build_supervisor
+
+    settings = InferenceSettings(supervise="vllm")
+    supervisor = build_supervisor(settings, tmp_path)
+    assert supervisor is not None
+    assert supervisor.log_path == tmp_path / "inference" / "vllm.log"

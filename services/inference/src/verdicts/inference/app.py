@@ -16,9 +16,9 @@ from verdicts.inference.handlers import register
 from verdicts.inference.routes import BackendKind, Route, default_routes
 from verdicts.inference.store import PostgresLedger
 from verdicts.inference.supervisor import ModelServerSupervisor, vllm_argv
-from verdicts.platform.embedded.llama import EmbeddedLlama
+from verdicts.platform.embedded.llama import EmbeddedLlama, smollm2_gguf
 from verdicts.platform.service import BackgroundTask, Runtime, ServiceReadyCheck, ServiceSpec
-from verdicts.platform.settings import load_settings
+from verdicts.platform.settings import PlatformSettings, load_settings
 
 NAME = "inference"
 SCHEMA = "inference"
@@ -33,7 +33,9 @@ def build_gateway(settings: InferenceSettings) -> Gateway:
     return Gateway(default_routes(settings), backends)  # type: ignore[arg-type]
 
 
-def build_supervisor(settings: InferenceSettings, home: Path) -> ModelServerSupervisor | None:
+def build_supervisor(settings: InferenceSettings, verdicts_home: Path) -> ModelServerSupervisor | None:
+    """The model server this service runs itself, logging under ``$VERDICTS_HOME/inference``."""
+    home = verdicts_home / "inference"
     if settings.supervise is Supervise.VLLM:
         return ModelServerSupervisor(
             "vllm",
@@ -43,8 +45,6 @@ def build_supervisor(settings: InferenceSettings, home: Path) -> ModelServerSupe
         )
     if settings.supervise is Supervise.LLAMA:
         llama = EmbeddedLlama(home, port=int(settings.local_url.rsplit(":", 1)[1].split("/")[0]))
-        from verdicts.platform.embedded.llama import smollm2_gguf
-
         return ModelServerSupervisor(
             "llama.cpp", llama.argv(smollm2_gguf()), f"{llama.url}/models", home / "llama.log"
         )
@@ -56,7 +56,7 @@ def create_app() -> ServiceSpec:
     gateway = build_gateway(settings)
     router = NatsRouter()
     register(router, gateway)
-    supervisor = build_supervisor(settings, Path(".verdicts") / "inference")
+    supervisor = build_supervisor(settings, load_settings(PlatformSettings).home)
 
     async def attach_ledger(runtime: Runtime) -> None:
         gateway.ledger = PostgresLedger(runtime.pool)

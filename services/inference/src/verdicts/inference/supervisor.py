@@ -1,7 +1,7 @@
 """The service can run its own model server: `vllm serve` on a GPU node, llama.cpp elsewhere.
 
-It starts the server, waits for ``/v1/models``, restarts it when it dies (with
-backoff) and reports it in readiness.
+It starts the server, waits for ``/v1/models``, keeps asking ``/v1/models`` while it runs,
+restarts it (with backoff) when it dies or stops answering, and reports it in readiness.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class ModelServerSupervisor:
         *,
         start_timeout_s: float = 600.0,
         max_backoff_s: float = 30.0,
+        check_interval_s: float = 5.0,
+        unanswered_checks: int = 3,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -57,6 +59,8 @@ class ModelServerSupervisor:
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
         self.max_backoff_s = max_backoff_s
+        self.check_interval_s = check_interval_s
+        self.unanswered_checks = unanswered_checks
         self.process: ManagedProcess | None = None
         self.restarts = 0
         self.status = "starting"
@@ -82,6 +86,21 @@ class ModelServerSupervisor:
         self.process.stop()
         return False
 
+    async def _watch(self) -> None:
+        """Return when the server died, or stopped it after it left ``unanswered_checks`` unanswered."""
+        assert self.process is not None
+        unanswered = 0
+        while self.process.alive():
+            await asyncio.sleep(self.check_interval_s)
+            if not self.process.alive():
+                return
+            unanswered = 0 if await self._healthy() else unanswered + 1
+            if unanswered >= self.unanswered_checks:
+                log.warning("model server stopped answering", extra={"server": self.name})
+                # A hung server may ignore SIGTERM: a short grace, then SIGKILL.
+                await asyncio.to_thread(self.process.stop, 5.0)
+                return
+
     async def run(self) -> None:
         """Keep the server up until cancelled."""
         backoff = 1.0
@@ -92,8 +111,7 @@ class ModelServerSupervisor:
                     self.status = "ok"
                     backoff = 1.0
                     log.info("model server ready", extra={"server": self.name, "restarts": self.restarts})
-                    while self.process is not None and self.process.alive():  # noqa: ASYNC110 (a child process)
-                        await asyncio.sleep(0.5)
+                    await self._watch()
                 self.status = "restarting"
                 self.restarts += 1
                 log.warning(
