@@ -67,6 +67,21 @@ def llama_server(servers_dir: Path) -> Iterator[EmbeddedLlama]:
     server.stop()
 
 
+# What the `smollm3` route is pointed at in tests: a second llama.cpp server under its own model
+# name. It speaks vLLM's wire format (OpenAI chat completions, response_format json_schema).
+VLLM_STAND_IN_MODEL = "smollm3-stand-in"
+
+
+@pytest.fixture(scope="session")
+def vllm_stand_in(servers_dir: Path) -> Iterator[EmbeddedLlama]:
+    server = EmbeddedLlama(
+        servers_dir / "vllm-stand-in", port=free_port(), alias=VLLM_STAND_IN_MODEL, parallel=1
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
 def _module_db_name(request: pytest.FixtureRequest) -> str:
     base = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
     return f"t_{base[:40]}_{uuid.uuid4().hex[:8]}"
