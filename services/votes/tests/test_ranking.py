@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from verdicts.votes.ranking import DEFAULT_ALPHA, ELO_BASE, Comparison, RankedTool, rank_tools
+from verdicts.votes.domain.ranking import DEFAULT_ALPHA, ELO_BASE, Comparison, RankedTool, rank_tools
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from verdicts.votes.tally import PROVISIONAL_BELOW, Tally, wilson_interval
+from verdicts.votes.domain.tally import PROVISIONAL_BELOW, Tally, wilson_interval
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from itsdangerous import Signer
 
-from verdicts.votes.tokens import SALT, InvalidVoterToken, issue_token, verify_token
+from verdicts.votes.domain.tokens import SALT, InvalidVoterToken, issue_token, verify_token
 
 pytestmark = pytest.mark.unit
 

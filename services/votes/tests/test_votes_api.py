@@ -16,8 +16,8 @@ from verdicts.platform.service import build_app
 from verdicts.platform.testing import sample_tools
 from verdicts.platform.testing.plugin import eventually
 from verdicts.votes.app import create_app as votes_app
-from verdicts.votes.tally import wilson_interval
-from verdicts.votes.tokens import issue_token
+from verdicts.votes.domain.tally import wilson_interval
+from verdicts.votes.domain.tokens import issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -257,7 +257,7 @@ async def test_head_to_head_votes_rank_a_category(client):
 
 async def test_a_page_form_votes_with_a_cookie_and_redirects_back(client):
     form = {"tool": "qwen2-5-3b", "choice": "ship", "return_to": "/compare/qwen2-5-3b-vs-o4-mini/"}
-    first = await client.post("/v1/votes", data=form, follow_redirects=False)
+    first = await client.post("/v1/votes/form", data=form, follow_redirects=False)
     assert first.status_code == 303
     assert first.headers["location"] == "/compare/qwen2-5-3b-vs-o4-mini/"
     cookie = first.cookies["verdicts_voter"]
@@ -265,13 +265,13 @@ async def test_a_page_form_votes_with_a_cookie_and_redirects_back(client):
     await eventually(lambda: _counts(client, "qwen2-5-3b", (1, 0)), within=10, interval=0.1)
     client.cookies.set("verdicts_voter", cookie)
     try:
-        changed = await client.post("/v1/votes", data=form | {"choice": "skip"}, follow_redirects=False)
+        changed = await client.post("/v1/votes/form", data=form | {"choice": "skip"}, follow_redirects=False)
         assert changed.status_code == 303
         await eventually(lambda: _counts(client, "qwen2-5-3b", (0, 1)), within=10, interval=0.1)
         bad_fields = [{"return_to": "//evil.example/"}, {"return_to": "https://evil.example/"}]
         bad_fields.append({"choice": "x"})
         for bad in bad_fields:
-            refused = await client.post("/v1/votes", data=form | bad, follow_redirects=False)
+            refused = await client.post("/v1/votes/form", data=form | bad, follow_redirects=False)
             assert refused.status_code == 422
     finally:
         client.cookies.clear()

@@ -24,7 +24,7 @@ from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres
 from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess, free_port
 from verdicts.platform.streams import provision_streams
-from verdicts.votes.tokens import issue_token
+from verdicts.votes.domain.tokens import issue_token
 
 SECRET = "chaos-secret-for-voter-tokens-0123456789abcdef"
 TOOLS = ("alpha-tool", "beta-tool", "gamma-tool")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from litestar import Request
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import BaseModel, ValidationError
 
@@ -112,3 +115,54 @@ def validated(model: type[ModelT], data: Any, title: str) -> ModelT:
             f"invalid field {errors[0]['field']}: {errors[0]['message']}",
             errors=errors,
         ) from None
+
+
+# Litestar validates typed ``data`` bodies itself; these turn its answers into our problems.
+_MALFORMED_MARKERS = ("JSON is malformed", "Input data was truncated", "Invalid JSON")
+_PYDANTIC_MESSAGES = {"Extra inputs are not permitted": "unknown field"}
+
+
+def validation_problem(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Litestar's request validation failure as a problem: 400 malformed JSON, else 422 per field."""
+    detail = str(exc.detail or "")
+    if any(marker in detail for marker in _MALFORMED_MARKERS):
+        failure = problem(400, "malformed-json", "Malformed JSON", detail, field="body")
+    else:
+        errors = [
+            {
+                "field": item.get("key") or "body",
+                "message": _PYDANTIC_MESSAGES.get(item.get("message", ""), item.get("message", "invalid")),
+            }
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(item, dict)
+        ] or [{"field": "body", "message": detail or "invalid request"}]
+        failure = problem(
+            422,
+            "validation-failed",
+            "Invalid request",
+            f"invalid field {errors[0]['field']}: {errors[0]['message']}",
+            errors=errors,
+        )
+    return failure.to_response(request)
+
+
+def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for routes whose ``data`` is JSON: anything else is a 415, before the body is read."""
+    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            f"send the body as application/json (got {media_type or 'no content type'})",
+            field="content-type",
+        )
+
+
+def body_too_large(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's 413 (``request_max_body_size``) as our problem; a route's own 413 stays as it is."""
+    if isinstance(exc, ProblemDetailsException):
+        return exc.to_response(request)
+    return problem(
+        413, "body-too-large", "Request body too large", "the body is over this route's limit", field="body"
+    ).to_response(request)

@@ -1,35 +1,33 @@
-"""votes' HTTP routes: voter tokens, ballots (202 once durably on JetStream), tallies, head-to-head
+"""votes' HTTP API: voter tokens, ballots (202 once durably on JetStream), tallies, head-to-head
 votes and rankings. Every refusal is a problem+json answer and, for ballots, a discard record."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import math
 import uuid
 from typing import Any, Literal
 
-import nats
-from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+import asyncpg
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect
-from nats.js.api import PubAck
-from nats.js.client import JetStreamContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
-from verdicts.contracts.subjects import VOTES_STREAM
-from verdicts.platform.http import problem, read_json, validated
-from verdicts.platform.outbox import MSG_ID_HEADER
+from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
+from verdicts.platform.http import json_body, problem
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
 from verdicts.votes.discards import DiscardLog
-from verdicts.votes.ratelimit import RateLimiter
-from verdicts.votes.tokens import InvalidVoterToken, issue_token, verify_token
+from verdicts.votes.domain.ballots import ballot_id, canonical_pair, split_pair
+from verdicts.votes.domain.ratelimit import RateLimiter
+from verdicts.votes.domain.tokens import InvalidVoterToken, issue_token, verify_token
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
+VOTER_COOKIE = "verdicts_voter"
+BODY_LIMIT = 4096  # a ballot is under 300 bytes; nothing bigger is read
 
 
 class BallotRequest(BaseModel):
@@ -41,10 +39,9 @@ class BallotRequest(BaseModel):
     nonce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-VOTER_COOKIE = "verdicts_voter"
-
-
 class FormBallot(BaseModel):
+    """A page's vote buttons (an HTML form, no JavaScript): the voter token lives in a cookie."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tool: str = Field(pattern=SLUG)
@@ -59,61 +56,70 @@ class HeadToHeadRequest(BaseModel):
     voter_token: str = Field(min_length=1, max_length=200)
 
 
-def ballot_id(voter: str, tool: str, nonce: str) -> str:
-    """The ballot's ``Nats-Msg-Id``: a retried request (same nonce) is one ballot."""
-    return "ballot:" + hashlib.sha256(f"{voter}\x1f{tool}\x1f{nonce}".encode()).hexdigest()[:40]
+class VoterToken(BaseModel):
+    voter_token: str
+
+
+class BallotAnswer(BaseModel):
+    status: Literal["accepted", "duplicate"]
+    ballot_id: str
+    tool: str
+    choice: Choice
+
+
+class Interval95(BaseModel):
+    low: float
+    high: float
+    confidence: float = 0.95
+    method: Literal["wilson"] = "wilson"
+
+
+class Integrity(BaseModel):
+    counted: int
+    discarded: dict[str, int]
+
+
+class ToolVotes(BaseModel):
+    tool: str
+    ship: int
+    skip: int
+    community_ship_pct: float | None
+    interval: Interval95
+    provisional: bool
+    integrity: Integrity
+
+
+class HeadToHeadAnswer(BaseModel):
+    status: Literal["recorded"]
+    a: str
+    b: str
+    winner: Literal["a", "b", "tie"]
+
+
+class Ranking(BaseModel):
+    category: str
+    method: Literal["bradley-terry"] = "bradley-terry"
+    computed_at: str | None
+    comparisons: int
+    items: list[dict[str, Any]]
 
 
 class Votes:
-    """Request-path state: the secret, the limiters, the known tools, the discard log."""
+    """Request-path state: the secret (read at start-up), the limiters, the known tools, discards."""
 
-    def __init__(self, settings: VotesSettings, secret: str, discards: DiscardLog) -> None:
+    def __init__(self, settings: VotesSettings, discards: DiscardLog) -> None:
         self.settings = settings
-        self.secret = secret
+        self.secret = ""
         self.discards = discards
         self.per_voter = RateLimiter(settings.voter_rate_per_s, settings.voter_burst)
         self.per_address = RateLimiter(settings.address_rate_per_s, settings.address_burst)
-        self.tools: dict[str, str] = {}
-        self.js: JetStreamContext | None = None
+        self.tools: set[str] = set()
 
-    async def connect(self, runtime: Runtime) -> None:
-        """The ballot publisher: plain nats-py, the hot path (FastStream's publish costs ~2x)."""
-        connection = await nats.connect(
-            runtime.settings.nats_url,
-            name="verdicts-votes-api",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-        )
-        self.js = connection.jetstream()
-        try:
-            await asyncio.Event().wait()  # for the life of the service
-        finally:
-            self.js = None
-            await connection.close()
-
-    async def publisher_ready(self, runtime: Runtime) -> str:
-        return "ok" if self.js is not None else "connecting to NATS"
-
-    async def publish(self, event: BallotCast) -> PubAck | None:
-        if self.js is None:
-            return None
-        try:
-            return await self.js.publish(
-                BallotCast.SUBJECT,
-                event.model_dump_json().encode(),
-                headers={MSG_ID_HEADER: event.event_id},
-                stream=VOTES_STREAM.name,
-                timeout=5,
-            )
-        except Exception:  # NATS away or slow: the client retries with the same nonce
-            return None
-
-    async def known(self, runtime: Runtime, slug: str) -> bool:
+    async def known(self, pool: asyncpg.Pool, slug: str) -> bool:
         if slug not in self.tools:
-            category = await store.tool_category(runtime.pool, slug)
-            if category is None:
+            if await store.tool_category(pool, slug) is None:
                 return False
-            self.tools[slug] = category
+            self.tools.add(slug)
         return True
 
     def limit_address(self, request: Request[Any, Any, Any], tool: str | None = None) -> None:
@@ -121,7 +127,14 @@ class Votes:
         wait = self.per_address.hit(address)
         if wait is not None:
             self.discards.add(tool, None, "rate limited", "client address")
-            raise _too_many(wait, "too many requests from this address")
+            raise too_many(wait, "too many requests from this address")
+
+    def limit_voter(self, voter: str, tool: str | None) -> None:
+        wait = self.per_voter.hit(voter)
+        if wait is not None:
+            if tool is not None:
+                self.discards.add(tool, voter, "rate limited", "voter")
+            raise too_many(wait, "this voter is voting too fast")
 
     def voter(self, token: str, tool: str | None) -> str:
         try:
@@ -132,12 +145,35 @@ class Votes:
                 401, "bad-voter-token", "Bad voter token", f"voter_token: {exc.reason}", field="voter_token"
             ) from None
 
-    async def body(self, request: Request[Any, Any, Any], model: type[BaseModel]) -> Any:
-        raw = await read_json(request, max_bytes=self.settings.max_body_bytes)
-        return validated(model, raw, "Invalid ballot")
+    async def accept(
+        self, runtime: Runtime, voter: str, tool: str, choice: Choice, nonce: str | None
+    ) -> BallotAnswer:
+        """The ballot onto JetStream (the ack is the promise); a replay answers "duplicate"."""
+        if not await self.known(runtime.pool, tool):
+            self.discards.add(tool, voter, "unknown tool")
+            raise unknown_tool(tool)
+        self.limit_voter(voter, tool)
+        msg_id = ballot_id(voter, tool, nonce or uuid.uuid4().hex)
+        event = BallotCast.create(
+            event_id=msg_id, tool_slug=tool, choice=choice, voter_id=voter, nonce=nonce or ""
+        )
+        try:
+            ack = await runtime.publish_acked(event)
+        except Exception:  # NATS away or slow: the client retries with the same nonce
+            raise problem(
+                503,
+                "bus-unavailable",
+                "Try again",
+                "the ballot could not be stored; retry with the same nonce",
+                headers={"Retry-After": "1"},
+            ) from None
+        if ack.duplicate:
+            self.discards.add(tool, voter, "duplicate", "replayed request")
+        status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"
+        return BallotAnswer(status=status, ballot_id=msg_id, tool=tool, choice=choice)
 
 
-def _too_many(wait_s: float, detail: str) -> Exception:
+def too_many(wait_s: float, detail: str) -> Exception:
     return problem(
         429,
         "rate-limited",
@@ -147,131 +183,137 @@ def _too_many(wait_s: float, detail: str) -> Exception:
     )
 
 
-def _unknown_tool(slug: str) -> Exception:
+def unknown_tool(slug: str) -> Exception:
     return problem(404, "unknown-tool", "Unknown tool", f"no tool {slug!r} is known to votes", field="tool")
 
 
-def build_routes(votes: Votes) -> list[HTTPRouteHandler]:
-    @post("/v1/voters", status_code=201)
-    async def new_voter(request: Request[Any, Any, Any]) -> dict[str, str]:
+class VoterController(Controller):
+    path = "/v1/voters"
+    tags = ["votes"]
+
+    @post("/", status_code=201)
+    async def new_voter(self, request: Request[Any, Any, Any], votes: Injected[Votes]) -> VoterToken:
         """An anonymous voter token: keep it, send it with every vote."""
         votes.limit_address(request)
         token, _ = issue_token(votes.secret)
-        return {"voter_token": token}
+        return VoterToken(voter_token=token)
 
-    async def accept(
-        runtime: Runtime, voter: str, tool: str, choice: Choice, nonce: str | None
-    ) -> Response[Any]:
-        if not await votes.known(runtime, tool):
-            votes.discards.add(tool, voter, "unknown tool")
-            raise _unknown_tool(tool)
-        wait = votes.per_voter.hit(voter)
-        if wait is not None:
-            votes.discards.add(tool, voter, "rate limited", "voter")
-            raise _too_many(wait, "this voter is voting too fast")
-        msg_id = ballot_id(voter, tool, nonce or uuid.uuid4().hex)
-        event = BallotCast.create(
-            event_id=msg_id, tool_slug=tool, choice=choice, voter_id=voter, nonce=nonce or ""
-        )
-        ack = await votes.publish(event)
-        if ack is None:
-            raise problem(
-                503,
-                "bus-unavailable",
-                "Try again",
-                "the ballot could not be stored; retry with the same nonce",
-                headers={"Retry-After": "1"},
-            )
-        answer = {"ballot_id": msg_id, "tool": tool, "choice": choice.value}
-        if ack.duplicate:
-            votes.discards.add(tool, voter, "duplicate", "replayed request")
-            return Response({"status": "duplicate", **answer}, status_code=200)
-        return Response({"status": "accepted", **answer}, status_code=202)
 
-    @post("/v1/votes", request_max_body_size=None)
-    async def cast(request: Request[Any, Any, Any]) -> Response[Any]:
-        """202 once the ballot is on JetStream; a replayed request answers 200 "duplicate".
+class BallotController(Controller):
+    path = "/v1/votes"
+    tags = ["votes"]
 
-        A page's vote buttons (an HTML form, no JavaScript) post form fields instead: the voter
-        token then lives in a cookie, and the answer redirects back to the page."""
-        runtime: Runtime = request.app.state.runtime
-        votes.limit_address(request)
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            return await cast_from_form(request, runtime)
-        ballot: BallotRequest = await votes.body(request, BallotRequest)
-        voter = votes.voter(ballot.voter_token, ballot.tool)
-        return await accept(runtime, voter, ballot.tool, ballot.choice, ballot.nonce)
+    @post("/", guards=[json_body], request_max_body_size=BODY_LIMIT)
+    async def cast(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[BallotRequest],
+        votes: Injected[Votes],
+        runtime: RuntimeDep,
+    ) -> Response[BallotAnswer]:
+        """202 once the ballot is on JetStream; a replayed request (same nonce) answers 200 "duplicate"."""
+        votes.limit_address(request, data.tool)
+        voter = votes.voter(data.voter_token, data.tool)
+        answer = await votes.accept(runtime, voter, data.tool, data.choice, data.nonce)
+        return Response(answer, status_code=200 if answer.status == "duplicate" else 202)
 
-    async def cast_from_form(request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
-        form = await request.form()
-        fields = {k: form.get(k) for k in ("tool", "choice", "return_to") if form.get(k) is not None}
-        ballot = validated(FormBallot, fields, "Invalid ballot")
+    @post("/form", request_max_body_size=BODY_LIMIT, status_code=303)
+    async def cast_from_form(
+        self,
+        request: Request[Any, Any, Any],
+        data: URLEncodedBody[FormBallot],
+        votes: Injected[Votes],
+        runtime: RuntimeDep,
+    ) -> Redirect:
+        """A page's vote buttons: the voter token lives in a cookie; the answer redirects back."""
+        votes.limit_address(request, data.tool)
         token = request.cookies.get(VOTER_COOKIE, "")
         try:
             voter = verify_token(token, votes.secret)
         except InvalidVoterToken:
             token, voter = issue_token(votes.secret)
-        await accept(runtime, voter, ballot.tool, ballot.choice, None)
-        back = Redirect(ballot.return_to, status_code=303)
+        await votes.accept(runtime, voter, data.tool, data.choice, None)
+        back = Redirect(data.return_to, status_code=303)
         back.set_cookie(VOTER_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
         return back
 
-    @get("/v1/tools/{slug:str}/votes")
-    async def tool_votes(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
-        found = await store.tool_votes(request.app.state.runtime.pool, slug)
-        if found is None:
-            raise _unknown_tool(slug)
-        tally, integrity = found
-        low, high = tally.interval
-        return {
-            "tool": slug,
-            "ship": tally.ship,
-            "skip": tally.skip,
-            "community_ship_pct": tally.community_ship_pct,
-            "interval": {"low": low, "high": high, "confidence": 0.95, "method": "wilson"},
-            "provisional": tally.provisional,
-            "integrity": {"counted": tally.total, "discarded": integrity},
-        }
 
-    @post("/v1/comparisons/{pair:str}/votes", request_max_body_size=None)
-    async def head_to_head(request: Request[Any, Any, Any], pair: FromPath[str]) -> dict[str, Any]:
+class TallyController(Controller):
+    path = "/v1/tools"
+    tags = ["votes"]
+
+    @get("/{slug:str}/votes")
+    async def tool_votes(self, slug: FromPath[str], pool: PoolDep) -> ToolVotes:
+        """Community tally with its Wilson 95% interval, provisional flag and integrity counts."""
+        found = await store.tool_votes(pool, slug)
+        if found is None:
+            raise unknown_tool(slug)
+        tally, discarded = found
+        low, high = tally.interval
+        return ToolVotes(
+            tool=slug,
+            ship=tally.ship,
+            skip=tally.skip,
+            community_ship_pct=tally.community_ship_pct,
+            interval=Interval95(low=low, high=high),
+            provisional=tally.provisional,
+            integrity=Integrity(counted=tally.total, discarded=discarded),
+        )
+
+
+class HeadToHeadController(Controller):
+    path = "/v1"
+    tags = ["votes"]
+
+    @post("/comparisons/{pair:str}/votes", guards=[json_body], request_max_body_size=BODY_LIMIT)
+    async def head_to_head(
+        self,
+        request: Request[Any, Any, Any],
+        pair: FromPath[str],
+        data: JSONBody[HeadToHeadRequest],
+        votes: Injected[Votes],
+        pool: PoolDep,
+    ) -> HeadToHeadAnswer:
         """A head-to-head vote on "A-vs-B": winner a, b or tie (one per voter per pair, changeable)."""
-        runtime: Runtime = request.app.state.runtime
         votes.limit_address(request)
-        a, sep, b = pair.partition("-vs-")
-        if not sep or not a or not b:
+        slugs = split_pair(pair)
+        if slugs is None:
             raise problem(
                 404, "bad-pair", "Not a comparison", "the path must be /v1/comparisons/A-vs-B/votes"
             )
+        a, b = slugs
         if a == b:
             raise problem(
                 422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="pair"
             )
-        vote: HeadToHeadRequest = await votes.body(request, HeadToHeadRequest)
-        voter = votes.voter(vote.voter_token, None)
+        voter = votes.voter(data.voter_token, None)
         for slug in (a, b):
-            if not await votes.known(runtime, slug):
-                raise _unknown_tool(slug)
-        wait = votes.per_voter.hit(voter)
-        if wait is not None:
-            raise _too_many(wait, "this voter is voting too fast")
-        async with runtime.pool.acquire() as conn:
-            await store.record_head_to_head(conn, a, b, voter, vote.winner)
-        return {"status": "recorded", "a": a, "b": b, "winner": vote.winner}
+            if not await votes.known(pool, slug):
+                raise unknown_tool(slug)
+        votes.limit_voter(voter, None)
+        first, second, winner = canonical_pair(a, b, data.winner)
+        async with pool.acquire() as conn:
+            await store.record_head_to_head(conn, first, second, voter, winner)
+        return HeadToHeadAnswer(status="recorded", a=a, b=b, winner=data.winner)
 
-    @get("/v1/rankings/{category:str}")
-    async def rankings(request: Request[Any, Any, Any], category: FromPath[str]) -> dict[str, Any]:
+    @get("/rankings/{category:str}")
+    async def rankings(self, category: FromPath[str], pool: PoolDep) -> Ranking:
         """Bradley-Terry ranking of a category from head-to-head votes, with bootstrap 95% intervals."""
-        found = await store.ranking(request.app.state.runtime.pool, category)
+        found = await store.ranking(pool, category)
         if found is None:
             raise problem(404, "unknown-category", "Unknown category", f"no known tool is in {category!r}")
         computed_at, comparisons, items = found
-        return {
-            "category": category,
-            "method": "bradley-terry",
-            "computed_at": computed_at.isoformat() if computed_at else None,
-            "comparisons": comparisons,
-            "items": items,
-        }
+        return Ranking(
+            category=category,
+            computed_at=computed_at.isoformat() if computed_at else None,
+            comparisons=comparisons,
+            items=items,
+        )
 
-    return [new_voter, cast, tool_votes, head_to_head, rankings]
+
+def build_router(votes: Injected[Votes]) -> Router:
+    return Router(
+        path="/",
+        route_handlers=[VoterController, BallotController, TallyController, HeadToHeadController],
+        dependencies={"votes": Provide(lambda: votes, sync_to_thread=False)},
+    )

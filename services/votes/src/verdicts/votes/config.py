@@ -1,7 +1,17 @@
+"""votes' settings, read once; the voter-token secret resolved at start-up."""
+
 from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from verdicts.platform.settings import SettingsError
+
+MIN_SECRET_CHARS = 32
 
 
 class VotesSettings(BaseSettings):
@@ -19,7 +29,6 @@ class VotesSettings(BaseSettings):
         default=50.0, gt=0, description="Requests per second per client address"
     )
     address_burst: int = Field(default=200, ge=1)
-    max_body_bytes: int = Field(default=2048, ge=256)
     batch_size: int = Field(default=1000, ge=1, le=10_000, description="Ballots written per transaction")
     tally_interval_s: float = Field(
         default=1.0, gt=0, description="At most one tally event per tool per this"
@@ -27,3 +36,19 @@ class VotesSettings(BaseSettings):
     ranking_interval_s: float = Field(default=60.0, gt=0, description="How often rankings are refitted")
     bootstrap_rounds: int = Field(default=200, ge=10)
     discard_buffer: int = Field(default=50_000, ge=100, description="Discard records held between flushes")
+
+
+def token_secret(settings: VotesSettings, home: Path) -> str:
+    """VERDICTS_VOTES_TOKEN_SECRET, or on the embedded stack a random secret kept (0600) in ``home``."""
+    if settings.token_secret is not None:
+        secret = settings.token_secret.get_secret_value()
+        if len(secret) < MIN_SECRET_CHARS:
+            raise SettingsError(f"VERDICTS_VOTES_TOKEN_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        return secret
+    path = home / "votes-token-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

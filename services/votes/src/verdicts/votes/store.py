@@ -13,8 +13,8 @@ import asyncpg
 from verdicts.contracts import Interval, TallyUpdated, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
-from verdicts.votes.ranking import Comparison, RankedTool
-from verdicts.votes.tally import Tally
+from verdicts.votes.domain.ranking import Comparison, RankedTool
+from verdicts.votes.domain.tally import Tally
 
 SCHEMA = "votes"
 _WRITER_LOCK = "votes:ballot-writer"
@@ -36,14 +36,18 @@ class Discard:
     detail: str | None = None
 
 
-async def remember_tool(conn: Conn, tool: Tool) -> None:
-    await conn.execute(
-        f"INSERT INTO {SCHEMA}.tools (slug, name, category) VALUES ($1, $2, $3) "
-        "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, category = excluded.category",
+async def remember_tool(conn: Conn, tool: Tool, version: int) -> bool:
+    """Keep the newest version of the tool's facts; ``False`` for an older one arriving late."""
+    kept = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.tools AS t (slug, name, category, version) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (slug) DO UPDATE SET name = excluded.name, category = excluded.category, "
+        "version = excluded.version WHERE t.version <= excluded.version RETURNING 1",
         tool.slug,
         tool.name,
         tool.category,
+        version,
     )
+    return kept is not None
 
 
 async def tool_category(pool: asyncpg.Pool, slug: str) -> str | None:
@@ -157,9 +161,7 @@ async def tool_votes(pool: asyncpg.Pool, slug: str) -> tuple[Tally, dict[str, in
 
 
 async def record_head_to_head(conn: Conn, a: str, b: str, voter: str, winner: str) -> None:
-    """One head-to-head vote per voter per pair (changeable); stored with the pair in slug order."""
-    if a > b:
-        a, b, winner = b, a, {"a": "b", "b": "a"}.get(winner, winner)
+    """One head-to-head vote per voter per pair (changeable); ``a``/``b`` in canonical order."""
     await conn.execute(
         f"INSERT INTO {SCHEMA}.head_to_head (a, b, voter, winner) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (a, b, voter) DO UPDATE SET winner = excluded.winner, cast_at = now()",

@@ -1,8 +1,8 @@
-"""The ballot writer and the periodic loops: tallies out (coalesced), rankings refitted.
+"""votes' background loops: the batched ballot writer, coalesced tallies out, rankings refitted.
 
-Ballots are read with nats-py's pull `fetch` in batches so that one transaction writes a whole
-batch (FastStream's subscribers hand over one message at a time). Each message is acked only after
-its batch committed; a crash in between redelivers it, and the stream sequence makes it a no-op.
+Ballots arrive a batch at a time (the platform's batched consumer), so one transaction writes a
+whole batch. Each message is acked only after its batch committed; a crash in between redelivers
+it, and the stream sequence makes it a no-op.
 """
 
 from __future__ import annotations
@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
 from verdicts.contracts import BallotCast
 from verdicts.contracts.subjects import VOTES_STREAM
+from verdicts.platform.batches import consume_in_batches
 from verdicts.platform.broker import park
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
-from verdicts.votes.ranking import rank_tools
+from verdicts.votes.domain.ranking import rank_tools
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +34,18 @@ def _ballot(msg: Msg) -> store.Ballot:
 
 async def write_ballots(runtime: Runtime, settings: VotesSettings) -> None:
     """Runs for the life of the service; survives NATS and PostgreSQL restarts."""
-    nc = await nats.connect(
-        runtime.settings.nats_url,
-        name="verdicts-votes-writer",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+
+    async def write(messages: list[Msg]) -> None:
+        await _write_batch(runtime, messages)
+
+    await consume_in_batches(
+        runtime,
+        write,
+        subject=BallotCast.SUBJECT,
+        stream=VOTES_STREAM.name,
+        durable=BALLOT_CONSUMER,
+        batch_size=settings.batch_size,
     )
-    try:
-        js = nc.jetstream()
-        subscription = None
-        while True:
-            try:
-                if subscription is None:
-                    subscription = await js.pull_subscribe(
-                        BallotCast.SUBJECT,
-                        durable=BALLOT_CONSUMER,
-                        stream=VOTES_STREAM.name,
-                        config=ConsumerConfig(
-                            ack_policy=AckPolicy.EXPLICIT,
-                            ack_wait=30,
-                            max_ack_pending=settings.batch_size * 4,
-                        ),
-                    )
-                messages = await subscription.fetch(settings.batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS restarting: try again shortly
-                log.warning("ballot fetch failed: %s", exc.__class__.__name__)
-                await asyncio.sleep(0.5)
-                continue
-            await _write_batch(runtime, messages)
-    finally:
-        await nc.close()
 
 
 async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
