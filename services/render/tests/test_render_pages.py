@@ -62,7 +62,10 @@ def tool(slug: str, name: str, **fields) -> Tool:
     )
 
 
-def panel_events(slug: str, verdicts: list[str], text: str = "") -> list:
+def panel_events(
+    slug: str, verdicts: list[str], text: str = "", notes: dict[str, dict] | None = None
+) -> list:
+    """A completed panel; ``notes`` adds fields (route_note, withheld_fields) to a persona's review."""
     events: list = [
         ReviewCompleted.create(
             tool_slug=slug,
@@ -82,6 +85,7 @@ def panel_events(slug: str, verdicts: list[str], text: str = "") -> list:
                 schema_version="verdict-v2",
                 temperature=0.3,
             ),
+            **(notes or {}).get(p, {}),
         )
         for p, v in zip(PERSONAS, verdicts, strict=True)
     ]
@@ -107,6 +111,13 @@ def tally(slug: str, ship: int, skip: int, at: datetime | None = None) -> TallyU
     )
 
 
+SELF_JUDGING = "local serves the smollm family, the tool's own, and no route outside it is configured"
+BETA_NOTES = {
+    "thesis": {"route_note": f"{SELF_JUDGING}: flagged as self-judging"},
+    "buyer": {"withheld_fields": ("description", "tags")},
+}
+
+
 @pytest.fixture(scope="module")
 async def site(settings, bus, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
@@ -119,7 +130,7 @@ async def site(settings, bus, monkeypatch_module, tmp_path_factory):
             ToolAnnounced.create(tool=tool("alpha", "Alpha"), version=1, content_hash="a"),
             ToolAnnounced.create(tool=tool("beta", "Beta", tags=("x",)), version=1, content_hash="b"),
             *panel_events("alpha", ["ship", "ship", "skip", "ship"]),
-            *panel_events("beta", ["skip", "skip", "ship", "skip"]),
+            *panel_events("beta", ["skip", "skip", "ship", "skip"], notes=BETA_NOTES),
             tally("alpha", 40, 10),
         )
         await eventually(lambda: _complete(client, "alpha", "beta"), within=20, interval=0.2)
@@ -182,7 +193,7 @@ async def test_comparison_page_carries_cards_scorecard_split_pricing_gap_and_vot
         )
     assert html.count("<blockquote>") == 8
     assert html.count('action="/v1/votes"') == 4
-    assert "smollm2-135m-instruct · prompt abababababab" in html
+    assert "smollm2-135m-instruct · route local · prompt template t1 (abababababab)" in html
     assert "provisional" not in html.split("Alpha does things")[1].split("</article>")[0]  # 50 votes
     data = (await site.get("/compare/alpha-vs-beta/index.json")).json()
     assert data["a"]["tool"]["slug"] == "alpha"
@@ -190,12 +201,37 @@ async def test_comparison_page_carries_cards_scorecard_split_pricing_gap_and_vot
     assert_inert(html)
 
 
+WITHHELD_NOTE = "Some of this tool's text was withheld from the reviewer: it read like instructions"
+
+
+async def test_route_notes_and_withheld_text_show_beside_their_review(site):
+    for path in ("/compare/alpha-vs-beta", "/tools/beta/"):
+        html = (await site.get(path)).text
+        assert html.count("flagged as self-judging") == 1, path
+        assert html.count(WITHHELD_NOTE) == 1, path
+        assert "(description, tags)" in html
+        main = html[html.index("<main") : html.index("</main>")]
+        order = ["beta review by thesis", "self-judging", "beta review by buyer", WITHHELD_NOTE]
+        assert [main.index(text) for text in order] == sorted(main.index(text) for text in order), path
+    assert "self-judging" not in (await site.get("/tools/alpha/")).text
+    data = (await site.get("/tools/beta/index.json")).json()
+    by_persona = {r["persona"]: r for r in data["reviews"]}
+    assert by_persona["thesis"]["route_note"].endswith("flagged as self-judging")
+    assert by_persona["buyer"]["withheld_fields"] == ["description", "tags"]
+    assert by_persona["buyer"]["prompt_template_version"] == "t1"
+
+
 async def test_xss_payloads_render_inert(site, bus):
     payload = " ".join(XSS)
     evil = tool("evil", XSS[0], tagline=XSS[1], description=payload, tags=(XSS[3],))
     await bus(
         ToolAnnounced.create(tool=evil, version=1, content_hash="e"),
-        *panel_events("evil", ["ship", "skip", "ship", "skip"], text=payload),
+        *panel_events(
+            "evil",
+            ["ship", "skip", "ship", "skip"],
+            text=payload,
+            notes={"buyer": {"route_note": payload, "withheld_fields": (XSS[0],)}},
+        ),
     )
     await eventually(lambda: _has_text(site, "/tools/evil/", "Buyer"), within=20, interval=0.2)
     response = await site.post("/v1/comparisons", json={"a": "evil", "b": "alpha"})

@@ -87,6 +87,15 @@ class ReviewCompleted(Event):
     confidence: float | None = Field(default=None, ge=0, le=1)
     failure_reason: str | None = None
     provenance: Provenance | None = None
+    route_note: str | None = Field(
+        default=None,
+        description="Why the review ran on another route than its persona's, or that it is self-judging",
+    )
+    withheld_fields: tuple[str, ...] = Field(
+        default=(),
+        description='Fields of the tool record ("description", "pricing.entry") whose '
+        "instruction-like text was withheld from the reviewer",
+    )
 
 
 class PanelVerdictUpdated(Event):

@@ -57,6 +57,7 @@ async def take_held(conn: Conn, slug: str) -> list[tuple[str, str]]:
 async def apply_review(conn: Conn, event: ReviewCompleted) -> None:
     body = event.model_dump(mode="json", include={"persona", "status", "verdict", "review", "key_points"})
     body |= event.model_dump(mode="json", include={"confidence", "failure_reason", "provenance"})
+    body |= event.model_dump(mode="json", include={"route_note", "withheld_fields"})
     await conn.execute(
         f"INSERT INTO {SCHEMA}.reviews (slug, version, run, persona, body) "
         "VALUES ($1, $2, $3, $4, $5::jsonb) "

@@ -64,6 +64,10 @@ class ReviewView:
     model: str | None
     prompt_sha256: str | None
     reviewed_on: date
+    route: str | None = None
+    prompt_template_version: str | None = None
+    route_note: str | None = None
+    withheld_fields: tuple[str, ...] = ()
 
     @property
     def persona_name(self) -> str:
@@ -125,6 +129,10 @@ def review_view(body: dict[str, Any], received: datetime) -> ReviewView:
         model=provenance.get("model"),
         prompt_sha256=provenance.get("prompt_sha256"),
         reviewed_on=received.date(),
+        route=provenance.get("route"),
+        prompt_template_version=provenance.get("prompt_template_version"),
+        route_note=body.get("route_note"),
+        withheld_fields=tuple(body.get("withheld_fields") or ()),
     )
 
 
