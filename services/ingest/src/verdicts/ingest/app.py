@@ -7,8 +7,10 @@ from pathlib import Path
 from faststream.nats import NatsRouter
 
 from verdicts.contracts import ToolAnnounced, ToolUpdated
-from verdicts.ingest.api import ROUTES
+from verdicts.ingest.api import build_routes
+from verdicts.ingest.config import IngestSettings
 from verdicts.platform.service import ServiceSpec
+from verdicts.platform.settings import load_settings
 
 NAME = "ingest"
 SCHEMA = "ingest"
@@ -23,6 +25,6 @@ def create_app() -> ServiceSpec:
         name=NAME,
         schema=SCHEMA,
         router=router,
-        route_handlers=ROUTES,
+        route_handlers=build_routes(load_settings(IngestSettings)),
         migrations=Path(__file__).parent / "migrations",
     )

@@ -10,3 +10,8 @@ class IngestSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body")
     max_batch_items: int = Field(default=1000, ge=1, description="Most tools in one batch")
     page_size_max: int = Field(default=200, ge=1, description="Largest page of GET /v1/tools")
+    trust_model_family: bool = Field(
+        default=False,
+        description="Keep the model_family submitters send (it steers the panel's self-judging guard); "
+        "when false it is dropped, since any submitter could claim a family to pick its reviewer",
+    )

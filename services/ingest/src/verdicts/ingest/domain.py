@@ -122,15 +122,25 @@ def identity_key(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
-def to_tool(submission: ToolSubmission, *, category: str) -> Tool:
-    """The canonical record (category spelled as the managed list spells it)."""
+def untrusted_fields(submission: ToolSubmission, *, trust_model_family: bool) -> list[str]:
+    """Fields a submitter sent that ingest will not keep from an untrusted submitter."""
+    return [] if trust_model_family or submission.model_family is None else ["model_family"]
+
+
+def to_tool(submission: ToolSubmission, *, category: str, trust_model_family: bool = False) -> Tool:
+    """The canonical record (category spelled as the managed list spells it).
+
+    ``model_family`` steers which model may review the tool (the panel's self-judging guard), so
+    it is kept only from trusted submitters; anyone else's claim is dropped.
+    """
+    family = submission.model_family.casefold() if submission.model_family and trust_model_family else None
     tags = list(dict.fromkeys(t.casefold() for t in submission.tags))
     pricing = submission.pricing
     return Tool(
         slug=make_slug(submission.name),
         name=submission.name,
         vendor=submission.vendor,
-        model_family=submission.model_family.casefold() if submission.model_family else None,
+        model_family=family,
         category=category,
         tagline=submission.tagline,
         description=submission.description,
