@@ -158,7 +158,11 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
 
     try:
         tools = load_tools(file)
-        base = (api or api_url(settings_or_exit().home)).rstrip("/")
+    except AnnounceError as exc:
+        fail(str(exc))
+        return
+    base = (api or api_url(settings_or_exit().home)).rstrip("/")
+    try:
         results: list[dict[str, Any]] = []
         with (
             httpx.Client(base_url=base, timeout=60) as client,

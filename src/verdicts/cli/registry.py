@@ -15,6 +15,13 @@ SERVICE_MODULES: dict[str, str] = {
 }
 
 
+def schema_of(name: str) -> str:
+    """The PostgreSQL schema a service owns, read from its store (no app is built)."""
+    package = SERVICE_MODULES[name].rsplit(".", 1)[0]
+    schema: str = importlib.import_module(f"{package}.store").SCHEMA
+    return schema
+
+
 def load_service(name: str) -> ServiceSpec:
     spec: ServiceSpec = importlib.import_module(SERVICE_MODULES[name]).create_app()
     return spec

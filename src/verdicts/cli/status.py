@@ -13,7 +13,7 @@ import httpx
 import nats
 from nats.js.errors import NotFoundError
 
-from verdicts.cli.registry import load_all
+from verdicts.cli.registry import SERVICE_MODULES, schema_of
 from verdicts.cli.stack import STACK_FILE
 from verdicts.contracts.subjects import ALL_STREAMS
 
@@ -84,15 +84,14 @@ async def _schemas(url: str) -> dict[str, Any] | str:
         return f"unreachable: {exc.__class__.__name__}"
     try:
         schemas: dict[str, Any] = {}
-        for spec in load_all():
-            exists = await conn.fetchval(
-                "SELECT to_regclass($1) IS NOT NULL", f"{spec.schema}.schema_migrations"
-            )
+        for name in SERVICE_MODULES:
+            schema = schema_of(name)
+            exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.schema_migrations")
             if not exists:
-                schemas[spec.schema] = "not migrated"
+                schemas[schema] = "not migrated"
                 continue
-            rows = await conn.fetch(f'SELECT version FROM "{spec.schema}".schema_migrations ORDER BY version')
-            schemas[spec.schema] = {"service": spec.name, "migrations": [r["version"] for r in rows]}
+            rows = await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
+            schemas[schema] = {"service": name, "migrations": [r["version"] for r in rows]}
         return schemas
     finally:
         await conn.close()

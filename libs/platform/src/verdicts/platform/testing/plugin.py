@@ -32,6 +32,16 @@ from verdicts.platform.embedded.process import free_port
 from verdicts.platform.settings import PlatformSettings
 from verdicts.platform.streams import provision_streams
 
+SERVER_FIXTURES = frozenset({"nats_server", "postgres_server", "llama_server", "vllm_stand_in"})
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``pytest -m unit`` starts no server: a unit test that asks for one is a mistake."""
+    if item.get_closest_marker("unit") is not None:
+        wanted = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if wanted:
+            pytest.fail(f"a unit test must not start servers (it asks for {', '.join(sorted(wanted))})")
+
 
 @pytest.fixture(scope="session")
 def servers_dir() -> Iterator[Path]:
