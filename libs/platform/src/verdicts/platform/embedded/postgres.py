@@ -164,9 +164,6 @@ class EmbeddedPostgres:
                 raise EmbeddedError(f"could not create database {name}: {created.stderr.strip()}")
         return self.url(name)
 
-    def drop_database(self, name: str) -> None:
-        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     def stop(self) -> None:
         if self.process:
             self.process.stop()
