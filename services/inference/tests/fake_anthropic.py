@@ -19,10 +19,16 @@ from verdicts.platform.testing.plugin import served
 
 @dataclass
 class Behaviour:
-    kind: str  # ok | text | rate_limit | spend_limit | overloaded | server_error | slow | garbage
+    # ok | slow (ok after delay_s) | text | rate_limit | spend_limit | overloaded | server_error | garbage
+    kind: str
     answer: dict[str, Any] | None = None
     retry_after: float | None = None
     delay_s: float = 0.0
+    # Usage as the Messages API reports it: input_tokens excludes cache reads and writes.
+    input_tokens: int = 120
+    output_tokens: int = 40
+    cache_read: int = 800
+    cache_write: int = 0
 
 
 @dataclass
@@ -32,13 +38,12 @@ class FakeAnthropic:
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
-    def respond(self, body: dict[str, Any]) -> Response[Any]:
-        behaviour = self.script.pop(0) if self.script else Behaviour("ok", {"verdict": "ship"})
-        if behaviour.kind == "ok":
+    def respond(self, body: dict[str, Any], behaviour: Behaviour) -> Response[Any]:
+        if behaviour.kind in ("ok", "slow"):
             content = [{"type": "tool_use", "id": "toolu_01", "name": "answer", "input": behaviour.answer}]
-            return self._message(body, content, "tool_use")
+            return self._message(body, content, "tool_use", behaviour)
         if behaviour.kind == "text":
-            return self._message(body, [{"type": "text", "text": "I think ship."}], "end_turn")
+            return self._message(body, [{"type": "text", "text": "I think ship."}], "end_turn", behaviour)
         if behaviour.kind in ("rate_limit", "spend_limit"):
             message = (
                 "You have reached your specified workspace API usage limits."
@@ -55,7 +60,9 @@ class FakeAnthropic:
             return Response(b'{"id": "msg_01", "type": "mess', media_type="application/json")
         raise AssertionError(behaviour.kind)
 
-    def _message(self, body: dict[str, Any], content: list[Any], stop: str) -> Response[Any]:
+    def _message(
+        self, body: dict[str, Any], content: list[Any], stop: str, behaviour: Behaviour
+    ) -> Response[Any]:
         return Response(
             {
                 "id": "msg_01",
@@ -66,10 +73,10 @@ class FakeAnthropic:
                 "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
-                    "input_tokens": 120,
-                    "output_tokens": 40,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 800,
+                    "input_tokens": behaviour.input_tokens,
+                    "output_tokens": behaviour.output_tokens,
+                    "cache_creation_input_tokens": behaviour.cache_write,
+                    "cache_read_input_tokens": behaviour.cache_read,
                 },
             }
         )
@@ -92,12 +99,10 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
         body = json.loads(await request.body())
         fake.requests.append(body)
         fake.headers.append(dict(request.headers))
-        behaviour = fake.script[0] if fake.script else None
-        if behaviour is not None and behaviour.kind == "slow":
-            fake.script.pop(0)
+        behaviour = fake.script.pop(0) if fake.script else Behaviour("ok", {"verdict": "ship"})
+        if behaviour.kind == "slow":
             await asyncio.sleep(behaviour.delay_s)
-            return fake.respond(body)
-        return fake.respond(body)
+        return fake.respond(body, behaviour)
 
     async with served(Litestar([messages]), lifespan="off") as url:
         fake.url = url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fake_anthropic import Behaviour, fake_anthropic
@@ -58,13 +59,33 @@ async def test_tool_use_json_with_cached_system_prompt_and_cost(gateway, fake):
     assert reply.model == "claude-sonnet-4-20250514"
     assert reply.usage.tokens_in == 920
     assert reply.usage.tokens_out == 40
-    assert float(reply.cost_usd) == pytest.approx((920 * 3 + 40 * 15) / 1e6)
+    assert reply.usage.cache_read_tokens == 800
+    # 120 fresh input tokens at $3, 800 cache reads at $0.30, 40 output tokens at $15 per MTok.
+    assert reply.cost_usd == Decimal("0.0012")
     sent = fake.requests[0]
     assert sent["tool_choice"] == {"type": "tool", "name": "answer"}
     assert sent["tools"][0]["input_schema"] == SCHEMA
     assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert all(m["role"] != "system" for m in sent["messages"])
     assert "sk-test" in (fake.headers[0].get("x-api-key", "") + fake.headers[0].get("authorization", ""))
+
+
+async def test_prompt_cache_writes_and_reads_are_priced_at_their_own_rates(gateway, fake):
+    fake.script = [
+        Behaviour("ok", {"verdict": "ship"}, input_tokens=100, cache_write=2000, cache_read=0),
+        Behaviour("ok", {"verdict": "ship"}, input_tokens=100, cache_write=0, cache_read=2000),
+    ]
+    written = await gateway.generate(request())
+    read = await gateway.generate(request())
+    # Claude Sonnet 4 per MTok: input $3, cache write $3.75, cache read $0.30, output $15.
+    assert written.cost_usd == Decimal("0.0084")  # (100*3 + 2000*3.75 + 40*15) / 1e6
+    assert read.cost_usd == Decimal("0.0015")  # (100*3 + 2000*0.30 + 40*15) / 1e6
+    assert (written.usage.cache_write_tokens, written.usage.cache_read_tokens) == (2000, 0)
+    assert (read.usage.cache_write_tokens, read.usage.cache_read_tokens) == (0, 2000)
+    assert written.usage.tokens_in == read.usage.tokens_in == 2100
+    rows = gateway.ledger.usage[-2:]
+    assert [r.cost_usd for r in rows] == [Decimal("0.0084"), Decimal("0.0015")]
+    assert [(r.cache_write_tokens, r.cache_read_tokens) for r in rows] == [(2000, 0), (0, 2000)]
 
 
 async def test_429_is_retried_after_retry_after(gateway, fake):

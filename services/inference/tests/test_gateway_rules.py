@@ -10,9 +10,10 @@ from verdicts.contracts import InferenceErrorKind, Message
 from verdicts.inference.backends import Completion
 from verdicts.inference.config import InferenceSettings
 from verdicts.inference.errors import GatewayError
-from verdicts.inference.gateway import check_schema, estimate_tokens, parse_answer
+from verdicts.inference.gateway import estimate_tokens
 from verdicts.inference.resilience import BoundedLimiter, BreakerState, CircuitBreaker
 from verdicts.inference.routes import default_routes
+from verdicts.inference.schemas import check_schema, parse_answer
 
 pytestmark = pytest.mark.unit
 
@@ -75,8 +76,30 @@ def test_breaker_opens_half_opens_and_closes():
     assert breaker.state is BreakerState.CLOSED
 
 
+async def test_a_waiter_leaves_the_queue_when_its_deadline_passes():
+    import asyncio
+    import time
+
+    limiter = BoundedLimiter(concurrency=1, max_queue=4)
+    async with limiter.slot("r"):
+        started = time.monotonic()
+        with pytest.raises(GatewayError) as err:
+            async with limiter.slot("r", deadline=time.monotonic() + 0.1):
+                pass
+        assert err.value.kind is InferenceErrorKind.DEADLINE_EXCEEDED
+        assert 0.09 <= time.monotonic() - started < 0.5
+        assert limiter.waiting == 0
+    async with asyncio.timeout(1), limiter.slot("r", deadline=time.monotonic() + 0.1):
+        assert limiter.running == 1  # the slot was not leaked
+
+
 def test_costs_come_from_route_prices():
     routes = default_routes(InferenceSettings())
-    assert routes["claude-sonnet-4"].cost(1_000_000, 1_000_000) == Decimal(18)
+    claude = routes["claude-sonnet-4"]
+    assert claude.cost(1_000_000, 1_000_000) == Decimal(18)
+    # Of 1M input tokens, 400k were cache reads ($0.30) and 100k cache writes ($3.75).
+    assert claude.cost(1_000_000, 0, cache_read=400_000, cache_write=100_000) == Decimal("1.995")
+    # The most a call can cost: every prompt token at the dearest input rate.
+    assert claude.max_cost(1_000_000, 1_000_000) == Decimal("18.75")
     assert routes["local"].cost(10_000, 10_000) == 0
     assert routes["smollm3"].fallback == "local"

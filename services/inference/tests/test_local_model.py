@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import nats
@@ -16,7 +17,6 @@ from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.inference.app import create_app
 from verdicts.platform.inference_client import parse_inference_answer, request_inference
 from verdicts.platform.service import build_app
-from verdicts.platform.testing.plugin import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -47,7 +47,9 @@ def routes_file(tmp_path_factory, llama_server):
                     "max_output_tokens": 256,
                     "price_in_per_mtok": 1000,
                     "price_out_per_mtok": 1000,
-                    "daily_budget_usd": 0.001,
+                    # One request holds up to 0.388 USD (prompt estimate and 80 tokens out, and
+                    # a repair call's, at 1000 USD/MTok); any real call spends more than 0.012.
+                    "daily_budget_usd": 0.40,
                 },
                 {"name": "smollm3", "base_url": "http://127.0.0.1:9/v1", "max_attempts": 1},
             ]
@@ -100,10 +102,9 @@ async def test_schema_valid_answer_from_the_real_local_model_over_nats(nc, datab
     assert reply.latency_ms > 0
     conn = await asyncpg.connect(database_url)
     try:
-        row = await eventually(
-            lambda: conn.fetchrow(
-                "SELECT * FROM inference.usage WHERE caller = 'test' ORDER BY id DESC LIMIT 1"
-            )
+        # Written before the reply went out.
+        row = await conn.fetchrow(
+            "SELECT * FROM inference.usage WHERE caller = 'test' ORDER BY id DESC LIMIT 1"
         )
     finally:
         await conn.close()
@@ -154,6 +155,36 @@ async def test_bad_requests_are_refused_before_any_upstream_call(nc, request_, w
     assert after == before
     # ... and the service keeps serving.
     assert isinstance(await request_inference(nc, ask(max_tokens=40), timeout_s=60), InferenceReply)
+
+
+async def test_a_schema_llama_cpp_cannot_compile_is_a_bad_request_not_retried_or_charged(
+    nc, database_url, client
+):
+    # Valid JSON Schema (a $ref may point anywhere), but llama.cpp's grammar compiler
+    # cannot resolve it and answers HTTP 400.
+    schema = {"type": "object", "properties": {"v": {"$ref": "#/$defs/nope"}}, "required": ["v"]}
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = await conn.fetchval("SELECT count(*) FROM inference.usage")
+        error = await request_inference(nc, ask(json_schema=schema), timeout_s=30)
+        after = await conn.fetchval("SELECT count(*) FROM inference.usage")
+    finally:
+        await conn.close()
+    assert isinstance(error, InferenceError)
+    assert error.kind == "bad_request"
+    assert not error.retryable
+    assert "cannot resolve $ref" in error.message  # llama.cpp's own words
+    assert after == before
+    metrics = (await client.get("/metrics")).text
+    assert 'verdicts_inference_requests_total{outcome="bad_request",route="local"} 1.0' in metrics
+
+
+async def test_a_deadline_already_past_is_refused_over_the_bus(nc):
+    late = ask(deadline=datetime.now(UTC) - timedelta(seconds=1))
+    error = await request_inference(nc, late, timeout_s=10)
+    assert isinstance(error, InferenceError)
+    assert error.kind == "deadline_exceeded"
+    assert not error.retryable
 
 
 async def test_the_daily_budget_stops_a_route(nc):

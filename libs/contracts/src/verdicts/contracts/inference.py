@@ -34,13 +34,23 @@ class InferenceRequest(Contract):
     max_tokens: int = Field(default=512, ge=1, le=32_768)
     temperature: float = Field(default=0.2, ge=0, le=2)
     seed: int | None = None
-    deadline: datetime | None = None
+    deadline: datetime | None = Field(
+        default=None,
+        description=(
+            "Absolute time (UTC) after which the caller no longer wants the answer: every retry, "
+            "repair and fallback happens before it, and nothing is sent upstream or paid after it. "
+            "Callers should always set it; when absent, the gateway sets one at receipt "
+            "(now + the route's timeout). Already past on arrival: deadline_exceeded, nothing sent."
+        ),
+    )
     caller: str = Field(min_length=1)
 
 
 class Usage(Contract):
-    tokens_in: int = Field(ge=0)
+    tokens_in: int = Field(ge=0, description="All input tokens, cached ones included")
     tokens_out: int = Field(ge=0)
+    cache_read_tokens: int = Field(default=0, ge=0, description="Input tokens read from a prompt cache")
+    cache_write_tokens: int = Field(default=0, ge=0, description="Input tokens written to a prompt cache")
 
 
 class InferenceReply(Contract):
@@ -60,7 +70,8 @@ class InferenceReply(Contract):
 
 class InferenceErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # the upstream did not answer in the time the deadline left it
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # the caller's deadline passed before anything was sent
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
     BUDGET_EXCEEDED = "budget_exceeded"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -19,18 +18,19 @@ from opentelemetry import trace
 
 from verdicts.contracts import DeadLettered
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, StreamName, dead_letter_subject
+from verdicts.platform.backoff import Backoff
 from verdicts.platform.outbox import MSG_ID_HEADER
 from verdicts.platform.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
 MAX_REDELIVERY_DELAY_S = 30.0
+REDELIVERY_BACKOFF = Backoff(first_s=0.2, cap_s=MAX_REDELIVERY_DELAY_S)
 
 
 def redelivery_delay(deliveries: int) -> float:
-    """Jittered exponential backoff before the next delivery."""
-    base = min(0.2 * 2 ** (deliveries - 1), MAX_REDELIVERY_DELAY_S)
-    return float(base * (0.5 + random.random()))  # noqa: S311
+    """Jittered exponential backoff before the next delivery (the platform's one policy)."""
+    return REDELIVERY_BACKOFF.delay(deliveries)
 
 
 def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMiddleware]:

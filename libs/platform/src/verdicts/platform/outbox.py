@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ import asyncpg
 from opentelemetry import propagate, trace
 
 from verdicts.contracts import Event
+from verdicts.platform.backoff import Backoff
 from verdicts.platform.db import Conn, check_schema_name
 from verdicts.platform.telemetry import current_trace_headers
 
@@ -76,6 +76,7 @@ class OutboxRelay:
         self.poll_s = poll_s
         self.batch_size = batch_size
         self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(first_s=min(0.5, max_backoff_s), cap_s=max_backoff_s)
         self._wake = asyncio.Event()
 
     async def relay_once(self) -> int:
@@ -128,16 +129,16 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay forever: wake on NOTIFY, poll as a fallback, back off on failure."""
         listener = await self._listen()
-        backoff = 0.5
+        failures = 0
         try:
             while True:
                 try:
                     moved = await self.relay_once()
-                    backoff = 0.5
+                    failures = 0
                 except (asyncpg.PostgresError, OSError, RuntimeError, TimeoutError) as exc:
-                    log.warning("outbox relay retrying", extra={"error": repr(exc)})
-                    await asyncio.sleep(backoff * (1 + random.random()))  # noqa: S311
-                    backoff = min(backoff * 2, self.max_backoff_s)
+                    failures += 1
+                    log.warning("outbox relay retrying", extra={"error": repr(exc), "failures": failures})
+                    await asyncio.sleep(self.backoff.delay(failures))
                     continue
                 if moved < self.batch_size:
                     self._wake.clear()

@@ -21,6 +21,7 @@ STATUS_BY_KIND = {
     InferenceErrorKind.BUDGET_EXCEEDED: 429,
     InferenceErrorKind.OVERLOADED: 503,
     InferenceErrorKind.TIMEOUT: 504,
+    InferenceErrorKind.DEADLINE_EXCEEDED: 504,
     InferenceErrorKind.INVALID_OUTPUT: 502,
     InferenceErrorKind.UPSTREAM_ERROR: 502,
 }
@@ -99,7 +100,8 @@ def build_routes(gateway: Gateway, model_health: Any) -> list[HTTPRouteHandler]:
             chat.max_completion_tokens or chat.max_tokens or (route.max_output_tokens if route else 256)
         )
         try:
-            reply = await gateway.call(
+            # HTTP callers send no deadline: receipt + the route's timeout.
+            job = gateway.job(
                 chat.model,
                 chat.messages,
                 schema=chat.schema_(),
@@ -109,6 +111,7 @@ def build_routes(gateway: Gateway, model_health: Any) -> list[HTTPRouteHandler]:
                 deadline=None,
                 caller=chat.user or "http",
             )
+            reply = await gateway.run(job)
         except GatewayError as exc:
             raise gateway_problem(exc) from None
         return {

@@ -41,3 +41,10 @@ class GatewayError(Exception):
 
 def bad_request(message: str, route: str | None = None) -> GatewayError:
     return GatewayError(InferenceErrorKind.BAD_REQUEST, message, route=route)
+
+
+def deadline_exceeded(route: str, when: str) -> GatewayError:
+    """The caller's deadline passed: refused without sending anything, never worth a retry."""
+    return GatewayError(
+        InferenceErrorKind.DEADLINE_EXCEEDED, f"{route}: the deadline passed {when}", route=route
+    )

@@ -13,7 +13,11 @@ from verdicts.inference.errors import GatewayError
 
 
 class BoundedLimiter:
-    """At most ``concurrency`` calls run and ``max_queue`` wait; beyond that, ``overloaded`` at once."""
+    """At most ``concurrency`` calls run and ``max_queue`` wait; beyond that, ``overloaded`` at once.
+
+    A waiter leaves the queue when its deadline passes (``deadline_exceeded``): nobody
+    would read an answer started after that.
+    """
 
     def __init__(self, concurrency: int, max_queue: int) -> None:
         self._slots = asyncio.Semaphore(concurrency)
@@ -22,7 +26,8 @@ class BoundedLimiter:
         self.running = 0
 
     @contextlib.asynccontextmanager
-    async def slot(self, route: str) -> AsyncIterator[None]:
+    async def slot(self, route: str, deadline: float | None = None) -> AsyncIterator[None]:
+        """Hold one of the slots; ``deadline`` is a ``time.monotonic()`` instant."""
         if self._slots.locked() and self.waiting >= self._max_queue:
             raise GatewayError(
                 InferenceErrorKind.OVERLOADED,
@@ -32,7 +37,14 @@ class BoundedLimiter:
             )
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise GatewayError(
+                InferenceErrorKind.DEADLINE_EXCEEDED,
+                f"{route}: the deadline passed while queued behind {self.running} running calls",
+                route=route,
+            ) from None
         finally:
             self.waiting -= 1
         self.running += 1

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from verdicts.inference.config import InferenceSettings
 from verdicts.platform.embedded.llama import LOCAL_MODEL_ALIAS
 
+MILLION = Decimal(1_000_000)
+
 
 class BackendKind(StrEnum):
     OPENAI = "openai"  # OpenAI-compatible HTTP: vLLM, llama.cpp
@@ -36,6 +38,12 @@ class Route(BaseModel):
     max_output_tokens: int = Field(ge=1)
     price_in_per_mtok: Decimal = Decimal(0)
     price_out_per_mtok: Decimal = Decimal(0)
+    price_cache_read_per_mtok: Decimal | None = Field(
+        default=None, description="Price of prompt-cache reads; unset: the input price"
+    )
+    price_cache_write_per_mtok: Decimal | None = Field(
+        default=None, description="Price of prompt-cache writes; unset: the input price"
+    )
     max_concurrency: int = Field(default=4, ge=1)
     max_queue: int = Field(default=32, ge=0)
     timeout_s: float = Field(default=120, gt=0)
@@ -47,9 +55,34 @@ class Route(BaseModel):
     breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open circuit refuses calls")
     daily_budget_usd: Decimal | None = None
 
-    def cost(self, tokens_in: int, tokens_out: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return (tokens_in * self.price_in_per_mtok + tokens_out * self.price_out_per_mtok) / million
+    def cost(self, tokens_in: int, tokens_out: int, cache_read: int = 0, cache_write: int = 0) -> Decimal:
+        """USD for one call; ``tokens_in`` counts every input token, cached ones included."""
+        fresh_in = tokens_in - cache_read - cache_write
+        return (
+            fresh_in * self.price_in_per_mtok
+            + cache_read * self._cache_read_price
+            + cache_write * self._cache_write_price
+            + tokens_out * self.price_out_per_mtok
+        ) / MILLION
+
+    def max_cost(self, prompt_tokens: int, max_tokens: int) -> Decimal:
+        """The most one call can cost: every prompt token at the dearest input rate, ``max_tokens`` out."""
+        dearest_in = max(self.price_in_per_mtok, self._cache_read_price, self._cache_write_price)
+        return (prompt_tokens * dearest_in + max_tokens * self.price_out_per_mtok) / MILLION
+
+    @property
+    def priced(self) -> bool:
+        return self.max_cost(1, 1) > 0
+
+    @property
+    def _cache_read_price(self) -> Decimal:
+        read = self.price_cache_read_per_mtok
+        return self.price_in_per_mtok if read is None else read
+
+    @property
+    def _cache_write_price(self) -> Decimal:
+        write = self.price_cache_write_per_mtok
+        return self.price_in_per_mtok if write is None else write
 
 
 def default_routes(settings: InferenceSettings) -> dict[str, Route]:
@@ -86,6 +119,8 @@ def default_routes(settings: InferenceSettings) -> dict[str, Route]:
             max_output_tokens=8192,
             price_in_per_mtok=Decimal(3),
             price_out_per_mtok=Decimal(15),
+            price_cache_write_per_mtok=Decimal("3.75"),
+            price_cache_read_per_mtok=Decimal("0.30"),
             max_concurrency=8,
             max_queue=64,
             daily_budget_usd=Decimal(25),

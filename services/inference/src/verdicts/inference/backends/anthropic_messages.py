@@ -11,9 +11,10 @@ from typing import Any
 
 import anthropic
 
-from verdicts.contracts import InferenceErrorKind, Message, Role
-from verdicts.inference.backends import Completion, classify_status
+from verdicts.contracts import InferenceErrorKind, Role
+from verdicts.inference.backends import Completion, classify_status, error_detail
 from verdicts.inference.errors import GatewayError
+from verdicts.inference.job import GenerationJob
 from verdicts.inference.routes import Route
 
 ANSWER_TOOL = "answer"
@@ -29,17 +30,8 @@ class AnthropicBackend:
         )
         self._has_key = bool(api_key)
 
-    async def complete(
-        self,
-        route: Route,
-        messages: list[Message],
-        *,
-        schema: dict[str, Any] | None,
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        timeout_s: float,
-    ) -> Completion:
+    async def complete(self, job: GenerationJob) -> Completion:
+        route, messages, schema = job.route, job.messages, job.schema
         if not self._has_key:
             raise GatewayError(
                 InferenceErrorKind.UPSTREAM_ERROR,
@@ -62,11 +54,11 @@ class AnthropicBackend:
         try:
             response = await self._client.messages.create(
                 model=route.model,
-                max_tokens=max_tokens,
+                max_tokens=job.max_tokens,
                 messages=conversation,
-                timeout=timeout_s,
+                timeout=job.seconds_left(),
                 # Not a typed parameter in this SDK release; the Messages API still takes it.
-                extra_body={"temperature": temperature},
+                extra_body={"temperature": job.temperature},
                 **kwargs,
             )
         except anthropic.APITimeoutError:
@@ -90,18 +82,18 @@ class AnthropicBackend:
                 texts.append(block.text)
         text = json.dumps(parsed) if parsed is not None else "".join(texts)
         usage = response.usage
-        tokens_in = (
-            usage.input_tokens
-            + (usage.cache_read_input_tokens or 0)
-            + (usage.cache_creation_input_tokens or 0)
-        )
+        # input_tokens counts only the uncached part; cache reads and writes are priced apart.
+        cache_read = usage.cache_read_input_tokens or 0
+        cache_write = usage.cache_creation_input_tokens or 0
         return Completion(
             text=text,
             parsed=parsed,
-            tokens_in=tokens_in,
+            tokens_in=usage.input_tokens + cache_read + cache_write,
             tokens_out=usage.output_tokens,
             finish_reason=response.stop_reason or "end_turn",
             model=response.model,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
         )
 
 
@@ -114,4 +106,6 @@ def classify(route: Route, exc: anthropic.APIStatusError) -> GatewayError:
             f"{route.name}: Anthropic spend limit reached",
             retryable=False,
         )
-    return classify_status(route, status, exc.response.headers, overloaded_status=529)
+    return classify_status(
+        route, status, exc.response.headers, overloaded_status=529, detail=error_detail(exc.body)
+    )

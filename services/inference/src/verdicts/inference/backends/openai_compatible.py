@@ -6,9 +6,10 @@ from typing import Any
 
 import openai
 
-from verdicts.contracts import InferenceErrorKind, Message
-from verdicts.inference.backends import Completion, classify_status
+from verdicts.contracts import InferenceErrorKind
+from verdicts.inference.backends import Completion, classify_status, error_detail
 from verdicts.inference.errors import GatewayError
+from verdicts.inference.job import GenerationJob
 from verdicts.inference.routes import Dialect, Route
 
 
@@ -33,31 +34,22 @@ class OpenAICompatibleBackend:
             )
         return self._clients[base_url]
 
-    async def complete(
-        self,
-        route: Route,
-        messages: list[Message],
-        *,
-        schema: dict[str, Any] | None,
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        timeout_s: float,
-    ) -> Completion:
+    async def complete(self, job: GenerationJob) -> Completion:
+        route = job.route
         assert route.base_url, f"route {route.name} has no base_url"
         extra: dict[str, Any] = {}
-        fmt = response_format(route.dialect, schema)
+        fmt = response_format(route.dialect, job.schema)
         if fmt is not None:
             extra["response_format"] = fmt
-        if seed is not None:
-            extra["seed"] = seed
+        if job.seed is not None:
+            extra["seed"] = job.seed
         try:
             response = await self._client(route.base_url).chat.completions.create(
                 model=route.model,
-                messages=[{"role": m.role.value, "content": m.content} for m in messages],  # type: ignore[misc]
-                max_tokens=max_tokens,
-                temperature=temperature,
-                timeout=timeout_s,
+                messages=[{"role": m.role.value, "content": m.content} for m in job.messages],  # type: ignore[misc]
+                max_tokens=job.max_tokens,
+                temperature=job.temperature,
+                timeout=job.seconds_left(),
                 **extra,
             )
         except openai.APITimeoutError:
@@ -81,4 +73,6 @@ class OpenAICompatibleBackend:
 
 
 def classify(route: Route, exc: openai.APIStatusError) -> GatewayError:
-    return classify_status(route, exc.status_code, exc.response.headers, overloaded_status=503)
+    return classify_status(
+        route, exc.status_code, exc.response.headers, overloaded_status=503, detail=error_detail(exc.body)
+    )
