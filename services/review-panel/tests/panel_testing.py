@@ -11,6 +11,7 @@ import jsonschema
 from verdicts.contracts import Tool
 from verdicts.platform.testing import sample_tools
 from verdicts.review_panel.domain import VERDICT_SCHEMA, verdict_schema
+from verdicts.review_panel.personas import load_personas
 
 SAMPLE: list[dict[str, Any]] = sample_tools()
 PROVENANCE_FIELDS = (
@@ -39,7 +40,8 @@ async def assert_completed_with_provenance(db: asyncpg.Connection, row: asyncpg.
         "confidence": row["confidence"],
     }
     jsonschema.validate(answer, VERDICT_SCHEMA)
-    jsonschema.validate(answer, verdict_schema(Tool.model_validate_json(record)))
+    opening = {p.id: p.opening for p in load_personas()}[row["persona"]]
+    jsonschema.validate(answer, verdict_schema(Tool.model_validate_json(record), opening))
     provenance = json.loads(row["provenance"])
     for field in PROVENANCE_FIELDS:
         assert provenance[field] is not None, field

@@ -34,6 +34,8 @@ SEED_TOOLS = SAMPLE[:2]  # Claude 4 Sonnet and SmolLM3, the seed comparison
 @pytest.fixture(scope="module")
 async def api(settings, llama_server, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
+    # The seed catalogue is the operator's own: its model families steer the self-judging guard.
+    monkeypatch_module.setenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", "true")
     monkeypatch_module.setenv("VERDICTS_VOTES_TOKEN_SECRET", "e2e-secret-for-voter-tokens-0123456789abcdef")
     monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
     services = [ingest_app(), panel_app(settings), inference_app(), votes_app(settings), render_app(settings)]
@@ -103,6 +105,9 @@ async def test_the_seed_comparison_page_shows_eight_reviews_and_live_community_v
     data = await eventually(both_panels_in, within=30, interval=0.2)
     html = (await api.get(page)).text
     assert html.count("<blockquote>") == 8
+    # SmolLM3's four reviews were written by its own family: each says so beside it
+    assert html.count("flagged as self-judging") == 4
+    assert html.count(" · route local · prompt template ") == 8  # the stamp: model, route, template
     for side in (data["a"], data["b"]):
         assert f"{side['panel']['ship_pct']:.0f}%" in html
         assert side["community"] is None

@@ -18,6 +18,11 @@ class Persona(BaseModel):
     lens: str
     default_route: str
     template_version: str
+    opening: str = Field(
+        default="",
+        pattern=r"^([a-z]+( [a-z]+){0,5})?$",
+        description="Words the review opens with after the name",
+    )
     rubric: str
     prompt: str
 

@@ -8,7 +8,7 @@ review that fails grounding twice, is stored as failed with its reason.
 from __future__ import annotations
 
 import logging
-import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from verdicts.contracts import (
     Tool,
 )
 from verdicts.contracts.subjects import INFERENCE_GENERATE
+from verdicts.platform.backoff import Backoff
 from verdicts.platform.inference_client import parse_inference_answer
 from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.domain import (
@@ -52,6 +53,8 @@ class Reviewer:
         self.personas = {p.id: p for p in personas}
         self.assignment = assignment
         self.available = settings.available_routes or sorted(set(assignment.values()))
+        # An unavailable route: the job is redelivered after 2 s, 4 s, ... up to the cap.
+        self.backoff = Backoff(first_s=2.0, cap_s=settings.retry_max_delay_s)
 
     async def review(
         self, broker: NatsBroker, tool: Tool, persona_id: str, *, deliveries: int
@@ -67,7 +70,8 @@ class Reviewer:
             available=self.available,
         )
         messages = build_messages(persona, tool)
-        schema = verdict_schema(tool)
+        withheld = untrusted_record(tool).fields
+        schema = verdict_schema(tool, persona.opening)
         spent: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost": Decimal(0), "latency": 0.0}
         problems: list[str] = []
         for attempt in range(2):  # the second attempt is the grounding retry
@@ -92,6 +96,7 @@ class Reviewer:
                     key_points=tuple(answer.answer["key_points"]),
                     confidence=float(answer.answer["confidence"]),
                     route_note=choice.note,
+                    withheld_fields=withheld,
                     provenance=self._provenance(persona, answer, messages, seed, spent, tool),
                 )
             messages = [
@@ -102,13 +107,15 @@ class Reviewer:
                     content="That review cannot be published: "
                     + "; ".join(problems)
                     + ". Write it again as JSON. Begin with the tool's name from the record; "
-                    "quote no URL that is not in the record.",
+                    "quote no URL that is not in the record; do not repeat the record's description: "
+                    "give your own judgement from your lens.",
                 ),
             ]
         return ReviewOutcome(
             ReviewStatus.FAILED,
             failure_reason="grounding failed twice: " + "; ".join(problems),
             route_note=choice.note,
+            withheld_fields=withheld,
         )
 
     async def _generate(
@@ -127,6 +134,8 @@ class Reviewer:
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
             seed=seed,
+            # Inference stops working for this review when the review stops waiting for it.
+            deadline=datetime.now(UTC) + timedelta(seconds=self.settings.inference_timeout_s),
             caller="review-panel",
         )
         last_try = deliveries >= self.settings.job_max_deliver
@@ -144,9 +153,7 @@ class Reviewer:
                 retryable=True,
             )
         if isinstance(answer, InferenceError) and answer.retryable and not last_try:
-            delay = answer.retry_after_s or min(
-                self.settings.retry_max_delay_s, 2.0 * 2 ** (deliveries - 1)
-            ) * (0.5 + random.random())  # noqa: S311
+            delay = self.backoff.delay(deliveries, retry_after_s=answer.retry_after_s)
             log.warning(
                 "review waits for inference: %s %s",
                 answer.kind,
@@ -178,5 +185,5 @@ class Reviewer:
             tokens_out=spent["tokens_out"],
             cost_usd=spent["cost"],
             latency_ms=spent["latency"],
-            withheld_passages=untrusted_record(tool)[1],
+            withheld_passages=untrusted_record(tool).passages,
         )

@@ -104,6 +104,7 @@ class ReviewOutcome:
     confidence: float | None = None
     failure_reason: str | None = None
     route_note: str | None = None
+    withheld_fields: tuple[str, ...] = ()
     provenance: Provenance | None = None
 
 
@@ -120,8 +121,8 @@ async def store_review(conn: Conn, job: ReviewRequested, outcome: ReviewOutcome)
     )
     inserted = await conn.fetchval(
         f"INSERT INTO {SCHEMA}.reviews (slug, version, run, persona, status, verdict, review, key_points, "
-        "confidence, failure_reason, route_note, provenance) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb) "
+        "confidence, failure_reason, route_note, provenance, withheld_fields) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12::jsonb, $13) "
         "ON CONFLICT DO NOTHING RETURNING 1",
         job.tool_slug,
         job.tool_version,
@@ -135,6 +136,7 @@ async def store_review(conn: Conn, job: ReviewRequested, outcome: ReviewOutcome)
         outcome.failure_reason,
         outcome.route_note,
         outcome.provenance.model_dump_json() if outcome.provenance else None,
+        list(outcome.withheld_fields),
     )
     if inserted is None:
         return False
@@ -154,6 +156,8 @@ async def store_review(conn: Conn, job: ReviewRequested, outcome: ReviewOutcome)
             confidence=outcome.confidence,
             failure_reason=outcome.failure_reason,
             provenance=outcome.provenance,
+            route_note=outcome.route_note,
+            withheld_fields=outcome.withheld_fields,
         ),
     )
     verdicts = await conn.fetch(
@@ -214,6 +218,7 @@ async def reviews_of(pool: asyncpg.Pool, slug: str) -> list[dict[str, Any]]:
                 "status": r["status"],
                 "failure_reason": r["failure_reason"],
                 "route_note": r["route_note"],
+                "withheld_fields": list(r["withheld_fields"]),
                 "provenance": json.loads(r["provenance"]) if r["provenance"] else None,
             }
         )
