@@ -10,8 +10,9 @@ import pytest
 
 from verdicts.inference.config import InferenceSettings
 from verdicts.inference.supervisor import ModelServerSupervisor, vllm_argv
-from verdicts.platform.embedded.llama import EmbeddedLlama, smollm2_gguf
+from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.process import free_port
+from verdicts.platform.model_server import smollm2_gguf
 from verdicts.platform.testing.plugin import eventually
 
 

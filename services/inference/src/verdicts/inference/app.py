@@ -16,7 +16,7 @@ from verdicts.inference.handlers import register
 from verdicts.inference.routes import BackendKind, Route, default_routes
 from verdicts.inference.store import PostgresLedger
 from verdicts.inference.supervisor import ModelServerSupervisor, vllm_argv
-from verdicts.platform.embedded.llama import EmbeddedLlama, smollm2_gguf
+from verdicts.platform.model_server import server_argv, smollm2_gguf
 from verdicts.platform.service import BackgroundTask, Runtime, ServiceReadyCheck, ServiceSpec
 from verdicts.platform.settings import PlatformSettings, load_settings
 
@@ -44,9 +44,12 @@ def build_supervisor(settings: InferenceSettings, verdicts_home: Path) -> ModelS
             home / "vllm.log",
         )
     if settings.supervise is Supervise.LLAMA:
-        llama = EmbeddedLlama(home, port=int(settings.local_url.rsplit(":", 1)[1].split("/")[0]))
+        port = int(settings.local_url.rsplit(":", 1)[1].split("/")[0])
         return ModelServerSupervisor(
-            "llama.cpp", llama.argv(smollm2_gguf()), f"{llama.url}/models", home / "llama.log"
+            "llama.cpp",
+            server_argv(smollm2_gguf(), port=port),
+            f"http://127.0.0.1:{port}/v1/models",
+            home / "llama.log",
         )
     return None
 

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.inference.config import InferenceSettings
-from verdicts.platform.embedded.llama import LOCAL_MODEL_ALIAS
+from verdicts.platform.model_server import LOCAL_MODEL_ALIAS
 
 MILLION = Decimal(1_000_000)
 

