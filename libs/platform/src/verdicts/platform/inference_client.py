@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NatsClient
 
 from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest
 from verdicts.contracts.subjects import INFERENCE_GENERATE
+
+REPLY_GRACE_S = 1.0
+"""How long past the deadline to wait for the gateway's own answer (e.g. deadline_exceeded)."""
 
 
 def parse_inference_answer(data: bytes) -> InferenceReply | InferenceError:
@@ -17,13 +21,26 @@ def parse_inference_answer(data: bytes) -> InferenceReply | InferenceError:
     return InferenceReply.model_validate(payload)
 
 
+def with_deadline(request: InferenceRequest, timeout_s: float) -> InferenceRequest:
+    """``request`` carrying an absolute deadline: its own, or now + ``timeout_s``."""
+    if request.deadline is not None:
+        return request
+    return request.model_copy(update={"deadline": datetime.now(UTC) + timedelta(seconds=timeout_s)})
+
+
 async def request_inference(
     nc: NatsClient, request: InferenceRequest, *, timeout_s: float
 ) -> InferenceReply | InferenceError:
+    """Send ``request`` with a deadline (``timeout_s`` from now unless it has one) and wait for
+    the answer until just past that deadline, so the gateway stops working when we stop waiting."""
+    request = with_deadline(request, timeout_s)
+    assert request.deadline is not None
+    deadline = request.deadline if request.deadline.tzinfo else request.deadline.replace(tzinfo=UTC)
+    wait_s = max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + REPLY_GRACE_S
     msg = await nc.request(
         INFERENCE_GENERATE,
         request.model_dump_json().encode(),
-        timeout=timeout_s,
+        timeout=wait_s,
         headers={"content-type": "application/json"},
     )
     return parse_inference_answer(msg.data)
