@@ -223,18 +223,13 @@ class Gateway:
         try:
             return await self.ledger.reserve(route.name, amount, route.daily_budget_usd)
         except BudgetRefused as refused:
-            spent_out = refused.spent + amount > route.daily_budget_usd
+            raise budget_exceeded(route, amount, refused) from None
+        except Exception as exc:  # the ledger is down: no spending we cannot account for
+            log.error("budget ledger unavailable", extra={"route": route.name, "error": repr(exc)})
             raise GatewayError(
-                InferenceErrorKind.BUDGET_EXCEEDED,
-                f"{route.name}: daily budget of {route.daily_budget_usd} USD "
-                + (
-                    f"spent ({refused.spent})"
-                    if spent_out
-                    else f"held by calls in flight ({refused.reserved} reserved)"
-                ),
-                retryable=True,
-                # Money held by calls in flight comes back in seconds; spent money at midnight.
-                retry_after_s=seconds_to_midnight() if spent_out else 1.0,
+                InferenceErrorKind.UPSTREAM_ERROR,
+                f"{route.name}: the budget ledger is unavailable",
+                retry_after_s=1.0,
                 route=route.name,
             ) from None
 
@@ -342,6 +337,24 @@ class Gateway:
         except Exception as exc:
             # The answer was paid for; losing it over a ledger write would waste that.
             log.error("usage ledger write failed", extra={"route": route.name, "error": repr(exc)})
+
+
+def budget_exceeded(route: Route, amount: Decimal, refused: BudgetRefused) -> GatewayError:
+    assert route.daily_budget_usd is not None
+    spent_out = refused.spent + amount > route.daily_budget_usd
+    return GatewayError(
+        InferenceErrorKind.BUDGET_EXCEEDED,
+        f"{route.name}: daily budget of {route.daily_budget_usd} USD "
+        + (
+            f"spent ({refused.spent})"
+            if spent_out
+            else f"held by calls in flight ({refused.reserved} reserved)"
+        ),
+        retryable=True,
+        # Money held by calls in flight comes back in seconds; spent money at midnight.
+        retry_after_s=seconds_to_midnight() if spent_out else 1.0,
+        route=route.name,
+    )
 
 
 def retry_after_hint(exc: BaseException | None) -> float | None:
