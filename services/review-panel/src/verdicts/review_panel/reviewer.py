@@ -20,6 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from verdicts.contracts import (
     Choice,
     InferenceError,
+    InferenceErrorKind,
     InferenceReply,
     InferenceRequest,
     Message,
@@ -30,7 +31,7 @@ from verdicts.contracts import (
 )
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.platform.backoff import Backoff
-from verdicts.platform.inference_client import parse_inference_answer
+from verdicts.platform.inference_client import REPLY_GRACE_S, parse_inference_answer
 from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.domain import (
     SCHEMA_VERSION,
@@ -143,7 +144,8 @@ class Reviewer:
             response = await broker.request(
                 request.model_dump_json().encode(),
                 INFERENCE_GENERATE,
-                timeout=self.settings.inference_timeout_s,
+                # Just past the deadline: the gateway's own answer (deadline_exceeded) gets here.
+                timeout=self.settings.inference_timeout_s + REPLY_GRACE_S,
             )
             answer = parse_inference_answer(response.body)
         except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
@@ -152,6 +154,9 @@ class Reviewer:
                 message=f"inference unavailable ({exc.__class__.__name__})",
                 retryable=True,
             )
+        if isinstance(answer, InferenceError) and answer.kind is InferenceErrorKind.DEADLINE_EXCEEDED:
+            # This attempt's deadline, not the job's: a later delivery asks again with a fresh one.
+            answer = answer.model_copy(update={"retryable": True})
         if isinstance(answer, InferenceError) and answer.retryable and not last_try:
             delay = self.backoff.delay(deliveries, retry_after_s=answer.retry_after_s)
             log.warning(
