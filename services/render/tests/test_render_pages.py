@@ -192,7 +192,7 @@ async def test_comparison_page_carries_cards_scorecard_split_pricing_gap_and_vot
             re.sub(r"\s+", " ", html[html.find("<main>") : html.find("Reviewer scorecard")]),
         )
     assert html.count("<blockquote>") == 8
-    assert html.count('action="/v1/votes"') == 4
+    assert html.count('action="/v1/votes/form"') == 4
     assert "smollm2-135m-instruct · route local · prompt template t1 (abababababab)" in html
     assert "provisional" not in html.split("Alpha does things")[1].split("</article>")[0]  # 50 votes
     data = (await site.get("/compare/alpha-vs-beta/index.json")).json()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 from faststream.nats import NatsBroker, TestNatsBroker
+from pydantic import ValidationError
 
 from verdicts.contracts import Tool, ToolAnnounced, ToolUpdated
 from verdicts.platform.settings import PlatformSettings
