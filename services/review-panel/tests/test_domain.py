@@ -323,3 +323,14 @@ def test_each_persona_opens_its_review_with_its_own_words():
         jsonschema.validate(review(f"SmolLM3 {persona.opening} {WORDS}"), verdict_schema(smollm3()))
         system = build_messages(persona, smollm3())[0].content
         assert f'gives it, then "{persona.opening}"' in system
+
+
+def test_the_retry_after_a_copy_shows_the_record_without_its_description():
+    persona = load_personas()[0]
+    first = build_messages(persona, smollm3())[1].content
+    problems = grounding_problems(review(DESCRIPTION), smollm3())
+    retry = build_messages(persona, smollm3(), copied=problems)[1].content
+    assert DESCRIPTION[:80] in first
+    assert DESCRIPTION[:80] not in retry
+    assert "repeats the tool's own description" in retry
+    assert smollm3().tagline in retry

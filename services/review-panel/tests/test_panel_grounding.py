@@ -96,10 +96,12 @@ async def test_a_review_copied_from_the_description_fails_grounding_after_one_re
 
     # one retry each for the three copies, carrying the reason; the buyer passed at once
     assert len(requests) == 3 * 2 + 1
-    retries = [r for r in requests if len(r.messages) > 2]
+    retries = [r for r in requests if "cannot be published" in r.messages[-1].content]
     assert len(retries) == 3
-    for retry in retries:
+    for retry in retries:  # the reason, and the record without the description it copied
         assert "repeats the tool's own description" in retry.messages[-1].content
+        assert SMOLLM3["description"][:60] not in retry.messages[-1].content
+        assert SMOLLM3["tagline"] in retry.messages[-1].content
     # every request carries an absolute deadline: when the review stops waiting for it
     for request, at in zip(requests, received, strict=True):
         assert request.deadline is not None

@@ -26,7 +26,7 @@ class PanelSettings(BaseSettings):
         default=None, description="Routes the guard may use (default: those in the assignment)"
     )
     concurrency: int = Field(default=2, ge=1, le=64, description="Reviews generated at once per process")
-    max_tokens: int = Field(default=512, ge=64)
+    max_tokens: int = Field(default=768, ge=64, description="Answers of SmolLM2-135M ran to 577 tokens")
     temperature: float = Field(default=0.3, ge=0, le=2)
     seed: int = 20251125
     inference_timeout_s: float = Field(default=180, gt=0)

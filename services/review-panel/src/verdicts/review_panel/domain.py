@@ -160,9 +160,15 @@ def untrusted_record(tool: Tool) -> ShownRecord:
     return ShownRecord(record, withheld)
 
 
-def build_messages(persona: Persona, tool: Tool) -> list[Message]:
+def build_messages(persona: Persona, tool: Tool, *, copied: Sequence[str] = ()) -> list[Message]:
+    """The prompt. After an answer that repeated the tool's own text (``copied``: why it cannot be
+    published), the record is shown without its description: a small model copies what it sees."""
+    without_description = bool(copied)
     fence = f"TOOL_RECORD_{fence_token(tool)}"
-    record = json.dumps(untrusted_record(tool).record, ensure_ascii=False, indent=1)
+    shown = untrusted_record(tool).record
+    if without_description:
+        shown.pop("description", None)
+    record = json.dumps(shown, ensure_ascii=False, indent=1)
     opens = f', then "{persona.opening}"' if persona.opening else ""
     system = (
         f"{persona.prompt.strip()}\n\nVerdict rubric:\n{persona.rubric.strip()}\n\n"
@@ -182,6 +188,11 @@ def build_messages(persona: Persona, tool: Tool) -> list[Message]:
         '"confidence": ...}.'
     )
     user = f"Review this tool.\n<<<{fence}\n{record}\n{fence}>>>"
+    if without_description:
+        user += (
+            f"\nYour last review cannot be published: {'; '.join(copied)}. The description is left "
+            "out of the record this time: judge the tool from the rest of the record and your lens."
+        )
     return [Message(role=Role.SYSTEM, content=system), Message(role=Role.USER, content=user)]
 
 
@@ -250,8 +261,14 @@ def grounding_problems(answer: dict[str, Any], tool: Tool) -> list[str]:
     invented = sorted(quoted - known)
     if invented:
         problems.append(f"the review quotes URLs not in the record: {', '.join(invented)}")
+    return problems + copy_problems(answer, tool)
+
+
+def copy_problems(answer: dict[str, Any], tool: Tool) -> list[str]:
+    """Where an answer repeats the tool's own text (empty when it does not)."""
+    problems = []
     sources = _sources(tool)
-    share = copied_share(review, sources)
+    share = copied_share(answer["review"], sources)
     if share >= COPY_SHARE_MAX:
         problems.append(
             f"{share:.0%} of the review repeats the tool's own description or tagline; "

@@ -37,6 +37,7 @@ from verdicts.review_panel.domain import (
     SCHEMA_VERSION,
     build_messages,
     choose_route,
+    copy_problems,
     grounding_problems,
     prompt_sha256,
     untrusted_record,
@@ -100,6 +101,11 @@ class Reviewer:
                     withheld_fields=withheld,
                     provenance=self._provenance(persona, answer, messages, seed, spent, tool),
                 )
+            if copy_problems(answer.answer, tool):
+                # Shown again, a small model copies again: the retry reads why, and the record
+                # without its description (and without the copied answer).
+                messages = build_messages(persona, tool, copied=problems)
+                continue
             messages = [
                 *messages,
                 Message(role=Role.ASSISTANT, content=answer.raw_text),
