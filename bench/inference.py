@@ -21,7 +21,7 @@ import openai
 from bench.harness import Servers, service
 from verdicts.contracts import InferenceReply, InferenceRequest, Message, Role
 from verdicts.inference.backends.openai_compatible import response_format
-from verdicts.inference.routes import Dialect
+from verdicts.inference.domain import Dialect
 from verdicts.platform.embedded.llama import LOCAL_MODEL_ALIAS
 from verdicts.platform.inference_client import request_inference
 

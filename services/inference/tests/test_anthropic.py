@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from verdicts.contracts import InferenceErrorKind, InferenceRequest, Message
 from verdicts.inference.app import build_gateway
 from verdicts.inference.config import InferenceSettings
-from verdicts.inference.errors import GatewayError
+from verdicts.inference.domain import GatewayError
 
 pytestmark = pytest.mark.integration
 

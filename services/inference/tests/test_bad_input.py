@@ -10,7 +10,7 @@ from fake_openai import Step, fake_openai
 from test_deadlines import ANSWER, make_gateway, nothing_charged, request
 
 from verdicts.contracts import InferenceErrorKind, Message
-from verdicts.inference.errors import GatewayError
+from verdicts.inference.domain import GatewayError
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,7 @@ from pydantic import SecretStr
 from verdicts.contracts import InferenceErrorKind, InferenceReply, InferenceRequest, Message
 from verdicts.inference.app import build_gateway
 from verdicts.inference.config import InferenceSettings
-from verdicts.inference.errors import GatewayError
-from verdicts.inference.gateway import max_request_cost
-from verdicts.inference.job import GenerationJob
+from verdicts.inference.domain import GatewayError, GenerationJob, max_request_cost
 from verdicts.inference.store import PostgresLedger
 from verdicts.platform.db import create_pool, migrate
 

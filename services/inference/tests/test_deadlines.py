@@ -13,10 +13,9 @@ from fake_openai import FakeOpenAI, Step, fake_openai
 
 from verdicts.contracts import InferenceErrorKind, InferenceRequest, Message
 from verdicts.inference.backends.openai_compatible import OpenAICompatibleBackend
-from verdicts.inference.errors import GatewayError
+from verdicts.inference.domain import BackendKind, Dialect, GatewayError, Route
 from verdicts.inference.gateway import Gateway
 from verdicts.inference.ledger import InMemoryLedger
-from verdicts.inference.routes import BackendKind, Dialect, Route
 from verdicts.platform.testing.plugin import eventually
 
 pytestmark = pytest.mark.integration

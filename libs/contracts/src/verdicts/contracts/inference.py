@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -87,3 +87,7 @@ class InferenceError(Contract):
     retryable: bool
     retry_after_s: float | None = Field(default=None, ge=0)
     route: str | None = None
+
+
+InferenceAnswer = Annotated[InferenceReply | InferenceError, Field(discriminator="type")]
+"""What comes back to an ``inference.generate`` request: a reply or an error, told by ``type``."""

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NatsClient
+from pydantic import TypeAdapter
 
 from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest
+from verdicts.contracts.inference import InferenceAnswer
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 
 REPLY_GRACE_S = 1.0
 """How long past the deadline to wait for the gateway's own answer (e.g. deadline_exceeded)."""
 
 
-def parse_inference_answer(data: bytes) -> InferenceReply | InferenceError:
-    payload = json.loads(data)
-    if payload.get("type") == InferenceError.TYPE:
-        return InferenceError.model_validate(payload)
-    return InferenceReply.model_validate(payload)
+ANSWER: TypeAdapter[InferenceReply | InferenceError] = TypeAdapter(InferenceAnswer)
+
+
+def parse_inference_answer(data: bytes | str) -> InferenceReply | InferenceError:
+    """The reply or the error, told apart by its ``type``; a ``ValidationError`` if neither."""
+    return ANSWER.validate_json(data)
 
 
 def with_deadline(request: InferenceRequest, timeout_s: float) -> InferenceRequest:

@@ -1,19 +1,26 @@
-"""inference's HTTP: routes and their health, an OpenAI-compatible chat endpoint, metrics."""
+"""inference's HTTP API: routes as OpenAI models with their health, an OpenAI-compatible chat
+endpoint, and Prometheus metrics. Failures are problem+json, with OpenAI's status codes."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.params import JSONBody
+from litestar.plugins.problem_details import ProblemDetailsException
+from pydantic import BaseModel, ConfigDict, Field
 
-from verdicts.contracts import InferenceErrorKind, Message
-from verdicts.inference.errors import GatewayError
+from verdicts.contracts import InferenceErrorKind, InferenceReply, Message
+from verdicts.inference.domain import GatewayError
 from verdicts.inference.gateway import Gateway
-from verdicts.platform.http import problem, read_json
+from verdicts.platform.deps import Injected
+from verdicts.platform.http import json_body, problem
+
+CHAT_BODY_LIMIT = 4 * 1024 * 1024  # a long prompt and its schema; the context caps tokens anyway
 
 STATUS_BY_KIND = {
     InferenceErrorKind.BAD_REQUEST: 400,
@@ -27,26 +34,137 @@ STATUS_BY_KIND = {
 }
 
 
-class ChatCompletionRequest(BaseModel):
+class TextFormat(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    type: Literal["text"]
+
+
+class JsonObjectFormat(BaseModel):
+    """Any JSON object; llama.cpp also takes a ``schema`` here."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    type: Literal["json_object"]
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = "answer"
+    description: str | None = None
+    json_schema: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request; other fields the OpenAI SDK may send are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(description="A route name (see GET /v1/models)")
     messages: list[Message] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=0.7, ge=0, le=2)
     seed: int | None = None
-    response_format: dict[str, Any] | None = None
-    user: str | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = Field(default=None, description="Recorded as the caller in the usage ledger")
 
-    def schema_(self) -> dict[str, Any] | None:
-        fmt = self.response_format or {}
-        if fmt.get("type") == "json_schema":
-            schema: dict[str, Any] = (fmt.get("json_schema") or {}).get("schema") or {}
-            return schema
-        if fmt.get("type") == "json_object":
-            return dict(fmt.get("schema") or {"type": "object"})
+    def answer_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must follow, if the request asks for one."""
+        fmt = self.response_format
+        if isinstance(fmt, JsonSchemaFormat):
+            return fmt.json_schema.json_schema
+        if isinstance(fmt, JsonObjectFormat):
+            return dict(fmt.json_schema or {"type": "object"})
         return None
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class VerdictsDetails(BaseModel):
+    """What OpenAI does not say: the route and backend that answered, and what it cost."""
+
+    route: str
+    backend: str
+    cost_usd: str
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    verdicts: VerdictsDetails
+
+    @classmethod
+    def of(cls, reply: InferenceReply) -> ChatCompletion:
+        return cls(
+            id=f"chatcmpl-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=reply.model,
+            choices=[
+                Choice(
+                    index=0,
+                    message=AssistantMessage(content=reply.raw_text),
+                    finish_reason=reply.finish_reason,
+                )
+            ],
+            usage=CompletionUsage(
+                prompt_tokens=reply.usage.tokens_in,
+                completion_tokens=reply.usage.tokens_out,
+                total_tokens=reply.usage.tokens_in + reply.usage.tokens_out,
+            ),
+            verdicts=VerdictsDetails(route=reply.route, backend=reply.backend, cost_usd=str(reply.cost_usd)),
+        )
+
+
+class ModelCard(BaseModel):
+    """A route as an OpenAI model, with its backend, circuit, health and queue."""
+
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str
+    model: str
+    backend: str
+    circuit: str
+    health: str
+    queue: int
+    running: int
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
 
 
 def gateway_problem(exc: GatewayError) -> Exception:
@@ -63,79 +181,104 @@ def gateway_problem(exc: GatewayError) -> Exception:
     )
 
 
-def build_routes(gateway: Gateway, model_health: Any) -> list[HTTPRouteHandler]:
-    @get("/v1/models")
-    async def list_models() -> dict[str, Any]:
-        """Routes (as OpenAI model ids) with their backend and health."""
-        data = []
-        for route in gateway.routes.values():
-            data.append(
-                {
-                    "id": route.name,
-                    "object": "model",
-                    "owned_by": route.backend.value,
-                    "model": route.model,
-                    "backend": route.backend.value,
-                    "circuit": gateway.breakers[route.name].state.value,
-                    "health": await model_health(route),
-                    "queue": gateway.limiters[route.name].waiting,
-                    "running": gateway.limiters[route.name].running,
-                }
-            )
-        return {"object": "list", "data": data}
+def bad_request_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Every 400 of the chat endpoint, the OpenAI way (the SDK's ``BadRequestError``, never a 422).
 
-    @post("/v1/chat/completions", status_code=200)
-    async def chat_completions(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        body = await read_json(request, max_bytes=4 * 1024 * 1024)
-        try:
-            chat = ChatCompletionRequest.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise problem(
-                400, "bad-request", "Bad request", f"{field}: {first['msg']}", field=field
-            ) from None
-        route = gateway.routes.get(chat.model)
+    An invalid body names its field (``bad-request``); a body that is not JSON is
+    ``malformed-json``; a problem of ours (a refused request) passes as it is.
+    """
+    if isinstance(exc, ProblemDetailsException):
+        return exc.to_response(request)
+    if isinstance(exc, ValidationException):
+        errors = [
+            {"field": item.get("key") or "body", "message": item.get("message") or "invalid"}
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(item, dict)
+        ] or [{"field": "body", "message": str(exc.detail or "invalid request")}]
+        field = errors[0]["field"]
+        if field == "data":  # the handler's argument itself: no body at all
+            return problem(
+                400, "malformed-json", "Malformed JSON", "the body is empty", field="body"
+            ).to_response(request)
+        return problem(
+            400, "bad-request", "Bad request", f"{field}: {errors[0]['message']}", field=field, errors=errors
+        ).to_response(request)
+    detail = str(exc.detail) if isinstance(exc, HTTPException) else str(exc)
+    if isinstance(exc.__cause__, SerializationException):
+        return problem(400, "malformed-json", "Malformed JSON", detail, field="body").to_response(request)
+    return problem(400, "bad-request", "Bad request", detail).to_response(request)
+
+
+class ModelController(Controller):
+    path = "/v1/models"
+    tags = ["inference"]
+
+    @get("/")
+    async def list_models(self, gateway: Injected[Gateway]) -> ModelList:
+        """Routes (as OpenAI model ids) with their backend, circuit, health and queue."""
+        cards = []
+        for route in gateway.routes.values():
+            limiter = gateway.limiters[route.name]
+            cards.append(
+                ModelCard(
+                    id=route.name,
+                    owned_by=route.backend.value,
+                    model=route.model,
+                    backend=route.backend.value,
+                    circuit=gateway.breakers[route.name].state.value,
+                    health=await gateway.health(route),
+                    queue=limiter.waiting,
+                    running=limiter.running,
+                )
+            )
+        return ModelList(data=cards)
+
+
+class ChatController(Controller):
+    path = "/v1/chat/completions"
+    tags = ["inference"]
+    # By status: Litestar's own 400s (validation, undecodable JSON) and ours come here.
+    exception_handlers = {400: bad_request_problem}
+
+    @post("/", guards=[json_body], request_max_body_size=CHAT_BODY_LIMIT, status_code=200)
+    async def chat_completions(
+        self, data: JSONBody[ChatCompletionRequest], gateway: Injected[Gateway]
+    ) -> ChatCompletion:
+        """OpenAI-compatible chat completion on a route; ``response_format`` json_schema is enforced."""
+        route = gateway.routes.get(data.model)
         max_tokens = (
-            chat.max_completion_tokens or chat.max_tokens or (route.max_output_tokens if route else 256)
+            data.max_completion_tokens or data.max_tokens or (route.max_output_tokens if route else 256)
         )
         try:
             # HTTP callers send no deadline: receipt + the route's timeout.
             job = gateway.job(
-                chat.model,
-                chat.messages,
-                schema=chat.schema_(),
+                data.model,
+                data.messages,
+                schema=data.answer_schema(),
                 max_tokens=max_tokens,
-                temperature=chat.temperature,
-                seed=chat.seed,
+                temperature=data.temperature,
+                seed=data.seed,
                 deadline=None,
-                caller=chat.user or "http",
+                caller=data.user or "http",
             )
             reply = await gateway.run(job)
         except GatewayError as exc:
             raise gateway_problem(exc) from None
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": reply.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": reply.raw_text},
-                    "finish_reason": reply.finish_reason,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": reply.usage.tokens_in,
-                "completion_tokens": reply.usage.tokens_out,
-                "total_tokens": reply.usage.tokens_in + reply.usage.tokens_out,
-            },
-            "verdicts": {"route": reply.route, "backend": reply.backend, "cost_usd": str(reply.cost_usd)},
-        }
+        return ChatCompletion.of(reply)
 
-    @get("/metrics", include_in_schema=False)
-    async def metrics() -> Response[bytes]:
+
+class MetricsController(Controller):
+    path = "/metrics"
+
+    @get("/", include_in_schema=False)
+    async def metrics(self, gateway: Injected[Gateway]) -> Response[bytes]:
+        """Prometheus exposition: requests, tokens, latency and queue depth per route."""
         return Response(gateway.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
-    return [list_models, chat_completions, metrics]
+
+def build_router(gateway: Gateway) -> Router:
+    return Router(
+        path="/",
+        route_handlers=[ModelController, ChatController, MetricsController],
+        dependencies={"gateway": Provide(lambda: gateway, sync_to_thread=False)},
+    )

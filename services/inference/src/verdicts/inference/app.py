@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from faststream.nats import NatsRouter
 
-from verdicts.inference.api import build_routes
+from verdicts.inference.api import build_router
 from verdicts.inference.backends.anthropic_messages import AnthropicBackend
 from verdicts.inference.backends.openai_compatible import OpenAICompatibleBackend
 from verdicts.inference.config import InferenceSettings, Supervise
+from verdicts.inference.domain import BackendKind
 from verdicts.inference.gateway import Gateway
-from verdicts.inference.handlers import register
-from verdicts.inference.routes import BackendKind, Route, default_routes
-from verdicts.inference.store import PostgresLedger
+from verdicts.inference.handlers import GATEWAY, register
+from verdicts.inference.model_routes import default_routes
+from verdicts.inference.store import SCHEMA, PostgresLedger
 from verdicts.inference.supervisor import ModelServerSupervisor, vllm_argv
 from verdicts.platform.model_server import server_argv, smollm2_gguf
 from verdicts.platform.service import BackgroundTask, Runtime, ServiceReadyCheck, ServiceSpec
-from verdicts.platform.settings import PlatformSettings, load_settings
+from verdicts.platform.settings import PlatformSettings, load_settings, platform_settings
 
 NAME = "inference"
-SCHEMA = "inference"
 
 
 def build_gateway(settings: InferenceSettings) -> Gateway:
@@ -54,29 +53,17 @@ def build_supervisor(settings: InferenceSettings, verdicts_home: Path) -> ModelS
     return None
 
 
-def create_app() -> ServiceSpec:
+def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
     settings = load_settings(InferenceSettings)
+    platform = platform or platform_settings()
     gateway = build_gateway(settings)
     router = NatsRouter()
-    register(router, gateway)
-    supervisor = build_supervisor(settings, load_settings(PlatformSettings).home)
+    register(router)
+    supervisor = build_supervisor(settings, platform.home)
 
-    async def attach_ledger(runtime: Runtime) -> None:
+    async def attach_gateway(runtime: Runtime) -> None:
         gateway.ledger = PostgresLedger(runtime.pool)
-
-    async def route_health(route: Route) -> str:
-        if route.backend is not BackendKind.OPENAI or not route.base_url:
-            return (
-                "configured"
-                if route.backend is BackendKind.OPENAI or settings.anthropic_api_key
-                else "no api key"
-            )
-        try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(f"{route.base_url.rstrip('/')}/models")
-            return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            return f"unreachable ({exc.__class__.__name__})"
+        runtime.broker.context.set_global(GATEWAY, gateway)
 
     ready_checks: dict[str, ServiceReadyCheck] = {}
     background: list[BackgroundTask] = []
@@ -93,7 +80,7 @@ def create_app() -> ServiceSpec:
     elif settings.local_url:
 
         async def local_model(_: Runtime) -> str:
-            return await route_health(gateway.routes["local"])
+            return await gateway.health(gateway.routes["local"])
 
         ready_checks["model"] = local_model
 
@@ -101,10 +88,10 @@ def create_app() -> ServiceSpec:
         name=NAME,
         schema=SCHEMA,
         router=router,
-        route_handlers=build_routes(gateway, route_health),
+        route_handlers=[build_router(gateway)],
         migrations=Path(__file__).parent / "migrations",
         ready_checks=ready_checks,
         background=background,
-        on_startup=[attach_ledger],
+        on_startup=[attach_gateway],
         uses_outbox=False,
     )

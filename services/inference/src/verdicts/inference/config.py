@@ -1,3 +1,9 @@
+"""inference's settings (env prefix ``VERDICTS_INFERENCE_``), read once, in ``create_app``.
+
+Nothing reads the environment at import: ``create_app`` calls ``load_settings`` and hands the
+settings to what it wires.
+"""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -8,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Supervise(StrEnum):
+    """Which model server the service runs itself, if any."""
+
     NONE = "none"
     VLLM = "vllm"
     LLAMA = "llama"

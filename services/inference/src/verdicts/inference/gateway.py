@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,51 +24,28 @@ from tenacity import AsyncRetrying, retry_if_exception
 from verdicts.contracts import InferenceErrorKind, InferenceReply, InferenceRequest, Message, Role
 from verdicts.contracts.inference import Usage
 from verdicts.inference.backends import Backend, Completion
-from verdicts.inference.errors import GatewayError, bad_request, deadline_exceeded
-from verdicts.inference.job import GenerationJob
-from verdicts.inference.ledger import (
-    BudgetRefused,
-    InMemoryLedger,
-    Ledger,
-    Reservation,
-    UsageRecord,
-    reservable,
+from verdicts.inference.domain import (
+    GatewayError,
+    GenerationJob,
+    Route,
+    bad_request,
+    budget_exceeded,
+    check_limits,
+    deadline_exceeded,
+    falls_back,
+    max_request_cost,
+    parse_answer,
+    repair_prompt,
+    retry_after_hint,
 )
+from verdicts.inference.ledger import BudgetRefused, InMemoryLedger, Ledger, Reservation, UsageRecord
 from verdicts.inference.metrics import GatewayMetrics
 from verdicts.inference.resilience import BoundedLimiter, CircuitBreaker
-from verdicts.inference.routes import Route
-from verdicts.inference.schemas import check_schema, parse_answer
 from verdicts.platform.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-FALLBACK_ON = {
-    InferenceErrorKind.OVERLOADED,
-    InferenceErrorKind.UPSTREAM_ERROR,
-    InferenceErrorKind.TIMEOUT,
-    InferenceErrorKind.RATE_LIMITED,
-}
-CHARS_PER_TOKEN = 3  # conservative: over-counts tokens, so a long prompt is refused early
-REPAIR_INSTRUCTION_TOKENS = 64  # the repair call's added instruction, generously
 UPSTREAM_BACKOFF = Backoff(first_s=0.25, cap_s=8.0)
-
-__all__ = ["Gateway", "GenerationJob", "check_schema", "estimate_tokens", "parse_answer"]
-
-
-def estimate_tokens(messages: tuple[Message, ...] | list[Message]) -> int:
-    return sum(math.ceil(len(m.content) / CHARS_PER_TOKEN) + 4 for m in messages)
-
-
-def max_request_cost(job: GenerationJob) -> Decimal:
-    """The most this request can cost: its call and, with a schema, one repair call.
-
-    The repair call's prompt is the original, the first answer and an instruction.
-    """
-    prompt = estimate_tokens(job.messages)
-    cost = job.route.max_cost(prompt, job.max_tokens)
-    if job.schema is not None:
-        cost += job.route.max_cost(prompt + job.max_tokens + REPAIR_INSTRUCTION_TOKENS, job.max_tokens)
-    return reservable(cost)
 
 
 @dataclass(slots=True)
@@ -91,6 +67,8 @@ class Tally:
 
 
 class Gateway:
+    """The pipeline over every route: its limiters, breakers, backends, ledger and metrics."""
+
     def __init__(
         self,
         routes: dict[str, Route],
@@ -140,6 +118,10 @@ class Gateway:
             caller=caller,
         )
 
+    async def health(self, route: Route) -> str:
+        """``ok`` (or ``configured``) when the route's backend can serve it, else a short reason."""
+        return await self.backends[route.backend.value].health(route)
+
     async def generate(self, request: InferenceRequest) -> InferenceReply:
         """Schema-following generation for a bus request; raises ``GatewayError``."""
         return await self.run(GenerationJob.from_request(self.route(request.route), request))
@@ -151,7 +133,7 @@ class Gateway:
         except GatewayError as exc:
             fallback = self.routes.get(job.route.fallback or "")
             # A fallback gets what is left of the same deadline, never a fresh one.
-            if fallback is None or exc.kind not in FALLBACK_ON or job.seconds_left() <= 0:
+            if fallback is None or not falls_back(exc, job.seconds_left()):
                 raise
             log.warning(
                 "falling back", extra={"route": job.route.name, "to": fallback.name, "error": exc.message}
@@ -162,7 +144,7 @@ class Gateway:
     async def _on_route(self, job: GenerationJob) -> InferenceReply:
         route = job.route
         # Refusals first: nothing sent upstream, nothing charged, no ledger row.
-        self._validate(job)
+        check_limits(job)
         if job.seconds_left() <= 0:
             raise deadline_exceeded(route.name, "before the request arrived")
         reservation = await self._reserve(job)
@@ -196,24 +178,6 @@ class Gateway:
             finish_reason=completion.finish_reason,
         )
 
-    def _validate(self, job: GenerationJob) -> None:
-        route = job.route
-        if job.schema is not None:
-            check_schema(job.schema)
-        if not job.messages:
-            raise bad_request("messages must not be empty", route.name)
-        if not 1 <= job.max_tokens <= route.max_output_tokens:
-            raise bad_request(
-                f"max_tokens must be 1..{route.max_output_tokens} on route {route.name}", route.name
-            )
-        needed = estimate_tokens(job.messages) + job.max_tokens
-        if needed > route.context_tokens:
-            raise bad_request(
-                f"prompt (~{needed - job.max_tokens} tokens) plus max_tokens ({job.max_tokens}) exceeds the "
-                f"{route.context_tokens}-token context of route {route.name}",
-                route.name,
-            )
-
     async def _reserve(self, job: GenerationJob) -> Reservation | None:
         """Hold the request's maximum cost against the route's daily budget, if it has one."""
         route = job.route
@@ -223,7 +187,7 @@ class Gateway:
         try:
             return await self.ledger.reserve(route.name, amount, route.daily_budget_usd)
         except BudgetRefused as refused:
-            raise budget_exceeded(route, amount, refused) from None
+            raise budget_exceeded(route, amount, refused.spent, refused.reserved, datetime.now(UTC)) from None
         except Exception as exc:  # the ledger is down: no spending we cannot account for
             log.error("budget ledger unavailable", extra={"route": route.name, "error": repr(exc)})
             raise GatewayError(
@@ -238,7 +202,7 @@ class Gateway:
         completion = await self._attempts(job, tally)
         if job.schema is None:
             return {"text": completion.text}, completion
-        answer, problem = parse_answer(completion, job.schema)
+        answer, problem = parse_answer(completion.text, job.schema, completion.parsed)
         if answer is not None:
             return answer, completion
         # Show the model its answer and what is wrong with it.
@@ -246,15 +210,11 @@ class Gateway:
             (
                 *job.messages,
                 Message(role=Role.ASSISTANT, content=completion.text or "(empty)"),
-                Message(
-                    role=Role.USER,
-                    content=f"That answer does not follow the JSON schema ({problem}). "
-                    "Reply again with only a JSON object that follows the schema.",
-                ),
+                Message(role=Role.USER, content=repair_prompt(problem)),
             )
         )
         completion = await self._attempts(repair, tally)
-        answer, problem = parse_answer(completion, job.schema)
+        answer, problem = parse_answer(completion.text, job.schema, completion.parsed)
         if answer is None:
             raise GatewayError(
                 InferenceErrorKind.INVALID_OUTPUT,
@@ -337,30 +297,3 @@ class Gateway:
         except Exception as exc:
             # The answer was paid for; losing it over a ledger write would waste that.
             log.error("usage ledger write failed", extra={"route": route.name, "error": repr(exc)})
-
-
-def budget_exceeded(route: Route, amount: Decimal, refused: BudgetRefused) -> GatewayError:
-    assert route.daily_budget_usd is not None
-    spent_out = refused.spent + amount > route.daily_budget_usd
-    return GatewayError(
-        InferenceErrorKind.BUDGET_EXCEEDED,
-        f"{route.name}: daily budget of {route.daily_budget_usd} USD "
-        + (
-            f"spent ({refused.spent})"
-            if spent_out
-            else f"held by calls in flight ({refused.reserved} reserved)"
-        ),
-        retryable=True,
-        # Money held by calls in flight comes back in seconds; spent money at midnight.
-        retry_after_s=seconds_to_midnight() if spent_out else 1.0,
-        route=route.name,
-    )
-
-
-def retry_after_hint(exc: BaseException | None) -> float | None:
-    return exc.retry_after_s if isinstance(exc, GatewayError) else None
-
-
-def seconds_to_midnight() -> float:
-    now = datetime.now(UTC)
-    return float(86_400 - (now.hour * 3600 + now.minute * 60 + now.second))

@@ -1,17 +1,17 @@
-"""Usage and daily budgets: reserve the most a call can cost before it, settle what it cost after.
+"""The usage ledger's interface: reserve the most a call can cost before it, settle after.
 
 ``store.PostgresLedger`` is the service's; ``InMemoryLedger`` keeps the same rules
-for a gateway without a database (unit tests, a bare ``Gateway``).
+(``domain.fits_budget``) for a gateway without a database (unit tests, a bare ``Gateway``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Protocol
 
-CENT_MILLIONTH = Decimal("0.00000001")  # the ledger's numeric(14, 8) precision
+from verdicts.inference.domain import fits_budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +47,6 @@ class BudgetRefused(Exception):
         self.reserved = reserved
 
 
-def reservable(amount: Decimal) -> Decimal:
-    """Rounded up to the ledger's precision, so what is added is exactly what is released."""
-    return amount.quantize(CENT_MILLIONTH, rounding=ROUND_CEILING)
-
-
 class Ledger(Protocol):
     async def reserve(self, route: str, amount: Decimal, limit: Decimal) -> Reservation:
         """Hold ``amount`` if today's spent + reserved + amount stays within ``limit``;
@@ -73,7 +68,7 @@ class InMemoryLedger:
     async def reserve(self, route: str, amount: Decimal, limit: Decimal) -> Reservation:
         day = datetime.now(UTC).date()
         reserved, spent = self.days.get((route, day), (Decimal(0), Decimal(0)))
-        if spent + reserved + amount > limit:
+        if not fits_budget(spent, reserved, amount, limit):
             raise BudgetRefused(spent, reserved)
         self.days[(route, day)] = (reserved + amount, spent)
         return Reservation(route, day, amount)

@@ -1,4 +1,4 @@
-"""Per-backend concurrency limit with a bounded queue, and a circuit breaker."""
+"""Resilience per route: a concurrency limit with a bounded queue, and a circuit breaker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from enum import StrEnum
 
 from verdicts.contracts import InferenceErrorKind
-from verdicts.inference.errors import GatewayError
+from verdicts.inference.domain import GatewayError
 
 
 class BoundedLimiter:

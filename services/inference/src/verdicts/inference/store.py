@@ -1,4 +1,4 @@
-"""The usage ledger and daily budgets in PostgreSQL (SQL only; the rules are in ``ledger``)."""
+"""The usage ledger and daily budgets in PostgreSQL (SQL only; the rules are in ``domain``)."""
 
 from __future__ import annotations
 

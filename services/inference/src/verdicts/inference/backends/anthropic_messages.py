@@ -12,13 +12,17 @@ from typing import Any
 import anthropic
 
 from verdicts.contracts import InferenceErrorKind, Role
-from verdicts.inference.backends import Completion, classify_status, error_detail
-from verdicts.inference.errors import GatewayError
-from verdicts.inference.job import GenerationJob
-from verdicts.inference.routes import Route
+from verdicts.inference.backends import Completion
+from verdicts.inference.domain import (
+    GatewayError,
+    GenerationJob,
+    Route,
+    classify_status,
+    error_detail,
+    spend_limit_reached,
+)
 
 ANSWER_TOOL = "answer"
-_SPEND_LIMIT_MARKERS = ("usage limit", "spend limit", "spending limit", "credit balance")
 
 
 class AnthropicBackend:
@@ -29,6 +33,9 @@ class AnthropicBackend:
             api_key=api_key or "missing", base_url=base_url, max_retries=0
         )
         self._has_key = bool(api_key)
+
+    async def health(self, route: Route) -> str:
+        return "configured" if self._has_key else "no api key"
 
     async def complete(self, job: GenerationJob) -> Completion:
         route, messages, schema = job.route, job.messages, job.schema
@@ -99,13 +106,9 @@ class AnthropicBackend:
 
 def classify(route: Route, exc: anthropic.APIStatusError) -> GatewayError:
     status = exc.status_code
-    message = str(getattr(exc, "message", "") or exc).lower()
-    if status == 429 and any(marker in message for marker in _SPEND_LIMIT_MARKERS):
-        return GatewayError(
-            InferenceErrorKind.BUDGET_EXCEEDED,
-            f"{route.name}: Anthropic spend limit reached",
-            retryable=False,
-        )
+    spend_limit = spend_limit_reached(route, status, str(getattr(exc, "message", "") or exc))
+    if spend_limit is not None:
+        return spend_limit
     return classify_status(
         route, status, exc.response.headers, overloaded_status=529, detail=error_detail(exc.body)
     )

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 
 from verdicts.contracts import InferenceErrorKind
-from verdicts.inference.backends import Completion, classify_status, error_detail
-from verdicts.inference.errors import GatewayError
-from verdicts.inference.job import GenerationJob
-from verdicts.inference.routes import Dialect, Route
+from verdicts.inference.backends import Completion
+from verdicts.inference.domain import (
+    Dialect,
+    GatewayError,
+    GenerationJob,
+    Route,
+    classify_status,
+    error_detail,
+)
 
 
 def response_format(dialect: Dialect, schema: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -33,6 +39,17 @@ class OpenAICompatibleBackend:
                 base_url=base_url, api_key=self._api_key, max_retries=0
             )
         return self._clients[base_url]
+
+    async def health(self, route: Route) -> str:
+        """Whether the upstream answers ``GET /models`` (what vLLM and llama.cpp serve it as)."""
+        if not route.base_url:
+            return "configured"
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                response = await client.get(f"{route.base_url.rstrip('/')}/models")
+            return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            return f"unreachable ({exc.__class__.__name__})"
 
     async def complete(self, job: GenerationJob) -> Completion:
         route = job.route
