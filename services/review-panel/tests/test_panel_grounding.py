@@ -1,7 +1,8 @@
 """The reviewer's flow on the real bus and database, with inference played by a stand-in that
 answers from a script (no model): a review copied from the tool's description is rejected by
-grounding, retried once with the reason, then stored as failed; every request carries a deadline;
-the review event carries the route note and the fields withheld from the reviewer."""
+grounding, retried once with the reason, then stored as failed; an answer the model could not
+finish (invalid_output) is tried once more; every request carries a deadline; the review event
+carries the route note and the fields withheld from the reviewer."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from panel_testing import SAMPLE, panels_done
 
-from verdicts.contracts import InferenceReply, InferenceRequest, ReviewCompleted
+from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest, ReviewCompleted
 from verdicts.contracts.inference import Usage
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.ingest.app import create_app as ingest_app
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 20
 SMOLLM3 = next(t for t in SAMPLE if t["name"] == "SmolLM3")
-# The buyer's stand-in answer is a review in its own words; every other persona copies the record.
+# The buyer's stand-in answer is a review in its own words; the thesis reviewer's first answer is
+# cut off (invalid_output), its second is in its own words; the other two copy the record.
 OWN_WORDS = (
     "SmolLM3 is a buy for teams that pay for inference out of a product budget and want that line "
     "to shrink. The moat is thin, since open weights invite copies, but the licence lets a startup "
@@ -45,7 +47,15 @@ async def inference_stand_in(settings):
         request = InferenceRequest.model_validate_json(msg.data)
         requests.append(request)
         received.append(datetime.now(UTC))
-        buyer = "You are the buyer" in request.messages[0].content
+        system = request.messages[0].content
+        if (
+            "You are the thesis" in system
+            and sum("You are the thesis" in r.messages[0].content for r in requests) == 1
+        ):
+            cut = InferenceError(kind="invalid_output", message="local: not JSON", retryable=False)
+            await msg.respond(cut.model_dump_json().encode())
+            return
+        buyer = "You are the buyer" in system or "You are the thesis" in system
         text = OWN_WORDS if buyer else SMOLLM3["description"]
         points = ["Open weights cut the bill"] if buyer else ["Available via Hugging Face Hub"]
         body = {"review": text, "key_points": points, "verdict": "ship", "confidence": 0.7}
@@ -84,20 +94,22 @@ async def test_a_review_copied_from_the_description_fails_grounding_after_one_re
     await eventually(lambda: panels_done(db, 1), within=60, interval=0.2)
 
     rows = {r["persona"]: r for r in await db.fetch("SELECT * FROM review_panel.reviews")}
-    assert rows["buyer"]["status"] == "completed", rows["buyer"]["failure_reason"]
-    for persona in ("developer-experience", "category-skeptic", "thesis"):
+    for persona in ("buyer", "thesis"):
+        assert rows[persona]["status"] == "completed", rows[persona]["failure_reason"]
+    for persona in ("developer-experience", "category-skeptic"):
         row = rows[persona]
         assert row["status"] == "failed"
         assert row["failure_reason"].startswith("grounding failed twice")
         assert "repeats the tool's own description" in row["failure_reason"]
         assert "key point 1 copies the tool's description" in row["failure_reason"]
     panel = await db.fetchrow("SELECT * FROM review_panel.panels")
-    assert (panel["status"], panel["failed"], panel["ship"]) == ("partial", 3, 1)
+    assert (panel["status"], panel["failed"], panel["ship"]) == ("partial", 2, 2)
 
-    # one retry each for the three copies, carrying the reason; the buyer passed at once
-    assert len(requests) == 3 * 2 + 1
+    # one retry each for the two copies, carrying the reason; one more try for the cut-off
+    # answer; the buyer passed at once
+    assert len(requests) == 2 * 2 + 2 + 1
     retries = [r for r in requests if "cannot be published" in r.messages[-1].content]
-    assert len(retries) == 3
+    assert len(retries) == 2
     for retry in retries:  # the reason, and the record without the description it copied
         assert "repeats the tool's own description" in retry.messages[-1].content
         assert SMOLLM3["description"][:60] not in retry.messages[-1].content

@@ -76,9 +76,17 @@ class Reviewer:
         schema = verdict_schema(tool, persona.opening)
         spent: dict[str, Any] = {"tokens_in": 0, "tokens_out": 0, "cost": Decimal(0), "latency": 0.0}
         problems: list[str] = []
+        invalid = False  # whether the last attempt's answer was not even schema-valid
         for attempt in range(2):  # the second attempt is the grounding retry
             seed = self.settings.seed + attempt
             answer = await self._generate(broker, choice.route, messages, schema, seed, deliveries)
+            if isinstance(answer, InferenceError) and answer.kind is InferenceErrorKind.INVALID_OUTPUT:
+                # The model's own failure (an answer cut off mid-loop, say), like an answer that
+                # fails grounding: the second attempt samples again with the next seed.
+                problems = [f"inference {answer.kind}: {answer.message}"]
+                invalid = True
+                continue
+            invalid = False
             if isinstance(answer, InferenceError):
                 return ReviewOutcome(
                     ReviewStatus.FAILED,
@@ -120,7 +128,8 @@ class Reviewer:
             ]
         return ReviewOutcome(
             ReviewStatus.FAILED,
-            failure_reason="grounding failed twice: " + "; ".join(problems),
+            failure_reason=("no valid answer in two attempts: " if invalid else "grounding failed twice: ")
+            + "; ".join(problems),
             route_note=choice.note,
             withheld_fields=withheld,
         )
