@@ -146,6 +146,7 @@ async def test_unknown_tool_oversized_and_malformed_bodies(client, db):
         "/v1/votes", content=b'{"tool": ', headers={"content-type": "application/json"}
     )
     assert broken.status_code == 400
+    assert broken.json()["code"] == "malformed-json"
     text = await client.post("/v1/votes", content=b"tool=cursor", headers={"content-type": "text/plain"})
     assert text.status_code == 415
     await eventually(

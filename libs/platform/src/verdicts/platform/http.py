@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import BaseModel, ValidationError
@@ -122,10 +123,10 @@ _MALFORMED_MARKERS = ("JSON is malformed", "Input data was truncated", "Invalid 
 _PYDANTIC_MESSAGES = {"Extra inputs are not permitted": "unknown field"}
 
 
-def validation_problem(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def validation_problem(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
     """Litestar's request validation failure as a problem: 400 malformed JSON, else 422 per field."""
     detail = str(exc.detail or "")
-    if any(marker in detail for marker in _MALFORMED_MARKERS):
+    if isinstance(exc.__cause__, SerializationException) or any(m in detail for m in _MALFORMED_MARKERS):
         failure = problem(400, "malformed-json", "Malformed JSON", detail, field="body")
     else:
         errors = [
@@ -144,6 +145,17 @@ def validation_problem(request: Request[Any, Any, Any], exc: ValidationException
             errors=errors,
         )
     return failure.to_response(request)
+
+
+def client_problem(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
+    """Litestar's 4xx answers as our problems: bodies that do not parse are ``malformed-json``."""
+    if isinstance(exc, ValidationException) or isinstance(exc.__cause__, SerializationException):
+        return validation_problem(request, exc)
+    if isinstance(exc, ProblemDetailsException):
+        return exc.to_response(request)
+    status = exc.status_code
+    code = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return problem(status, code, HTTPStatus(status).phrase, str(exc.detail or "")).to_response(request)
 
 
 def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

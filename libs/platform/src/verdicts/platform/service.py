@@ -18,7 +18,7 @@ import asyncpg
 from faststream.nats import NatsBroker, NatsRouter
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.types import ControllerRouterHandler
@@ -30,7 +30,7 @@ from verdicts.contracts.base import Event
 from verdicts.platform import health
 from verdicts.platform.broker import make_broker
 from verdicts.platform.db import create_pool, migrate
-from verdicts.platform.http import body_too_large, validation_problem
+from verdicts.platform.http import body_too_large, client_problem
 from verdicts.platform.logs import configure_logging
 from verdicts.platform.outbox import OutboxRelay, event_headers
 from verdicts.platform.settings import PlatformSettings, platform_settings
@@ -207,7 +207,7 @@ def build_app(
                 OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
             ),
         ],
-        exception_handlers={ValidationException: validation_problem, 413: body_too_large},
+        exception_handlers={ClientException: client_problem, 413: body_too_large},
         # What routes may ask for by parameter name (see ``verdicts.platform.deps``).
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
