@@ -46,3 +46,15 @@ async def assert_completed_with_provenance(db: asyncpg.Connection, row: asyncpg.
     for field in PROVENANCE_FIELDS:
         assert provenance[field] is not None, field
     assert len(provenance["prompt_sha256"]) == 64
+
+
+FAILURES_BY_THE_RULES = ("grounding failed twice: ", "no valid answer in two attempts: ")
+
+
+async def assert_completed_or_failed_by_the_rules(db: asyncpg.Connection, row: asyncpg.Record) -> None:
+    """A completed review as above, or one stored as failed because the model broke a rule."""
+    if row["status"] == "failed":
+        assert (row["failure_reason"] or "").startswith(FAILURES_BY_THE_RULES), row["failure_reason"]
+        assert row["review"] is None
+    else:
+        await assert_completed_with_provenance(db, row)

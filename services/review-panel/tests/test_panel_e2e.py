@@ -13,7 +13,12 @@ import httpx
 import nats
 import pytest
 from click.testing import CliRunner
-from panel_testing import SAMPLE, assert_completed_with_provenance, panels_done
+from panel_testing import (
+    SAMPLE,
+    assert_completed_or_failed_by_the_rules,
+    assert_completed_with_provenance,
+    panels_done,
+)
 
 from verdicts.cli.main import main
 from verdicts.contracts import PanelVerdictUpdated, ToolAnnounced
@@ -162,11 +167,13 @@ async def test_an_update_gets_a_fresh_panel_and_keeps_the_old_as_history(api, db
 
     body = (await api.get("/v1/tools/smollm3/reviews")).json()
     assert body["latest"]["version"] == 2
-    assert [r["status"] for r in body["latest"]["reviews"]] == ["completed"] * 4
+    assert len(body["latest"]["reviews"]) == 4
     assert [h["version"] for h in body["history"]] == [1]
     assert len(body["history"][0]["reviews"]) == 4
+    # Each review is published valid, or stored as failed with the rule it broke (a 135M model
+    # does fail one now and then: what the rules guarantee is checked, not a sample).
     for row in await db.fetch("SELECT * FROM review_panel.reviews WHERE version = 2"):
-        await assert_completed_with_provenance(db, row)
+        await assert_completed_or_failed_by_the_rules(db, row)
 
 
 async def test_verdicts_review_reruns_a_panel_on_demand(api, db):
@@ -174,9 +181,10 @@ async def test_verdicts_review_reruns_a_panel_on_demand(api, db):
     result = await asyncio.to_thread(
         runner.invoke, main, ["review", "claude-4-sonnet", "--api", str(api.base_url), "--timeout", "400"]
     )
-    assert result.exit_code == 0, result.output
     assert "panel run 2 for claude-4-sonnet v1 started" in result.output
-    assert "v1 run 2: complete" in result.output
+    # complete, or partial (exit 1) when a review failed by the rules
+    assert result.exit_code == (1 if "v1 run 2: partial" in result.output else 0), result.output
+    assert "v1 run 2: complete" in result.output or "v1 run 2: partial" in result.output
     body = (await api.get("/v1/tools/claude-4-sonnet/reviews")).json()
     assert (body["latest"]["version"], body["latest"]["run"]) == (1, 2)
     assert [(h["version"], h["run"]) for h in body["history"]] == [(1, 1)]
