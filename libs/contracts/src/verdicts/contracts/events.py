@@ -80,6 +80,12 @@ class ReviewCompleted(Event):
     tool_version: int
     panel_run: int = 1
     persona: str
+    persona_name: str | None = Field(
+        default=None, description='The persona\'s display name ("Developer experience"), for pages'
+    )
+    persona_order: int | None = Field(
+        default=None, ge=0, description="Where the persona sits on the panel (0 first), for pages"
+    )
     status: ReviewStatus
     verdict: Choice | None = None
     review: str | None = None
