@@ -35,6 +35,7 @@ bench: $(VENV)
 lint: $(VENV)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 typecheck: $(VENV)
 	.venv/bin/mypy src/verdicts libs/contracts/src/verdicts libs/platform/src/verdicts services/*/src/verdicts
