@@ -1,3 +1,5 @@
+"""ingest's rules with plain pytest: no server, no database, no bus."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +8,19 @@ import pytest
 from pydantic import ValidationError
 
 from verdicts.ingest.domain import (
+    Current,
+    Outcome,
+    Rejection,
+    Revision,
     ToolSubmission,
+    category_of,
+    check_batch,
     content_hash,
+    ignored,
     make_slug,
     match_category,
+    revise,
+    submission_of,
     to_tool,
 )
 from verdicts.platform.http import field_errors
@@ -104,3 +115,92 @@ def test_bad_fields_are_named(patch, field):
 def test_the_sample_file_validates():
     for item in json.loads(SAMPLE.read_text()):
         ToolSubmission.model_validate(item)
+
+
+@pytest.mark.parametrize("price", ["2.5", True, "NaN", [1]])
+def test_a_price_is_a_json_number_even_when_validated_leniently(price):
+    with pytest.raises(ValidationError) as err:
+        ToolSubmission.model_validate(
+            base() | {"pricing": {"model": "paid", "entry_price_usd": price}}, strict=False
+        )
+    assert [e["field"] for e in field_errors(err.value)] == ["pricing.entry_price_usd"]
+
+
+def test_a_batch_over_the_limit_is_refused_whole():
+    check_batch([{}] * 3, 3)
+    with pytest.raises(Rejection) as err:
+        check_batch([{}] * 4, 3)
+    assert (err.value.code, err.value.extra, err.value.field) == ("batch-too-large", {"limit": 3}, "body")
+    assert err.value.detail == "a batch holds at most 3 tools (got 4)"
+
+
+@pytest.mark.parametrize("item", [[1, 2], "tool", 7, None])
+def test_a_batch_item_that_is_not_an_object_is_rejected(item):
+    with pytest.raises(Rejection) as err:
+        submission_of(item)
+    assert err.value.as_result() == {
+        "status": "rejected",
+        "code": "validation-failed",
+        "detail": "a tool must be a JSON object",
+        "errors": [{"field": "body", "message": "must be an object"}],
+    }
+
+
+def test_a_bad_batch_item_names_every_wrong_field():
+    with pytest.raises(Rejection) as err:
+        submission_of(base() | {"homepage": "javascript:alert(1)", "tagLine": "typo"})
+    fields = {e["field"]: e["message"] for e in err.value.errors}
+    assert fields["tagLine"] == "unknown field"
+    assert "http(s) URL" in fields["homepage"]
+    assert err.value.code == "validation-failed"
+    assert err.value.detail.startswith(f"invalid field {err.value.field}: ")
+
+
+def test_a_good_batch_item_is_a_submission():
+    assert submission_of(base()).name == "Claude 4 Sonnet"
+
+
+def test_an_unknown_category_is_rejected_listing_the_known_ones():
+    known = ["Code Editors", "Developer Tools"]
+    assert category_of(ToolSubmission.model_validate(base() | {"category": "developer tools"}), known) == (
+        "Developer Tools"
+    )
+    with pytest.raises(Rejection) as err:
+        category_of(ToolSubmission.model_validate(base() | {"category": "Toasters"}), known)
+    assert err.value.code == "unknown-category"
+    assert err.value.errors == [{"field": "category", "message": "unknown category", "known": known}]
+
+
+def announced(**patch) -> tuple:
+    tool = to_tool(ToolSubmission.model_validate(base() | patch), category="Developer Tools")
+    return tool, content_hash(tool)
+
+
+def test_the_same_content_again_is_unchanged():
+    tool, digest = announced()
+    held = Current(vendor="Anthropic", vendor_key="anthropic", version=3, content_hash=digest)
+    assert revise(held, tool, digest) == Revision(Outcome.UNCHANGED, 3)
+
+
+def test_new_content_from_the_same_vendor_is_the_next_version():
+    tool, digest = announced(description="Other.", vendor="  ANTHROPIC ")
+    held = Current(vendor="Anthropic", vendor_key="anthropic", version=3, content_hash="old")
+    assert revise(held, tool, digest) == Revision(Outcome.UPDATED, 4, 3)
+
+
+def test_another_vendor_cannot_take_a_slug():
+    tool, digest = announced(vendor="Imitator Inc")
+    held = Current(vendor="Anthropic", vendor_key="anthropic", version=1, content_hash=digest)
+    with pytest.raises(Rejection) as err:
+        revise(held, tool, digest)
+    assert err.value.code == "slug-taken"
+    assert err.value.field == "name"
+    assert "'Anthropic'" in err.value.detail
+
+
+def test_fields_not_kept_are_said_so():
+    assert ignored([]) == {}
+    assert ignored(["model_family"]) == {
+        "ignored": ["model_family"],
+        "note": "model_family: kept only from trusted submitters",
+    }

@@ -1,191 +1,248 @@
-"""ingest's HTTP routes (thin): parse, validate, call the store, answer."""
+"""ingest's HTTP API: announce one tool or a batch, list and read tools, list categories.
+
+Thin: Litestar validates typed bodies (and refuses any over VERDICTS_INGEST_MAX_BODY_BYTES while
+reading), ``catalogue`` announces, refusals are problem+json answers.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from typing import Annotated, Any, Literal
 
-import asyncpg
-from litestar import Request, Response, get, post
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.exceptions import ValidationException
+from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from pydantic import ValidationError
+from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
+from verdicts.contracts import Tool
 from verdicts.ingest import store
+from verdicts.ingest.catalogue import Catalogue, Saved
 from verdicts.ingest.config import IngestSettings
-from verdicts.ingest.domain import ToolSubmission, match_category, to_tool, untrusted_fields
-from verdicts.platform.http import field_errors, problem, read_json
+from verdicts.ingest.domain import Outcome, Rejection, ToolSubmission, ignored
+from verdicts.platform.deps import Injected, PoolDep
+from verdicts.platform.http import client_problem, json_body, problem
+
+STATUS_BY_CODE = {"slug-taken": 409}  # any other rejection is a 422
 
 
-class Rejected(Exception):
-    """An item that will not be stored, with its problem."""
+class _Answer(BaseModel):
+    """An answer whose absent parts (None) are left out rather than sent as null."""
 
-    def __init__(self, status: int, code: str, detail: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.errors = status, code, detail, errors
-
-    def as_problem(self) -> Exception:
-        first = self.errors[0]["field"] if self.errors else None
-        return problem(self.status, self.code, "Tool rejected", self.detail, field=first, errors=self.errors)
-
-    def as_result(self) -> dict[str, Any]:
-        return {"status": "rejected", "code": self.code, "detail": self.detail, "errors": self.errors}
+    @model_serializer(mode="wrap")
+    def _present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
-def _pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.runtime.pool
-    return pool
+class StoredTool(Tool):
+    """A tool as ingest keeps it, with its current version."""
+
+    version: int
 
 
-def validate(item: Any, known_categories: list[str]) -> ToolSubmission:
-    if not isinstance(item, dict):
-        raise Rejected(
-            422,
-            "validation-failed",
-            "a tool must be a JSON object",
-            [{"field": "body", "message": "must be an object"}],
-        )
-    try:
-        submission = ToolSubmission.model_validate(item)
-    except ValidationError as exc:
-        errors = field_errors(exc)
-        raise Rejected(
-            422, "validation-failed", f"invalid field {errors[0]['field']}: {errors[0]['message']}", errors
-        ) from None
-    if match_category(submission.category, known_categories) is None:
-        raise Rejected(
-            422,
-            "unknown-category",
-            f"unknown category {submission.category!r}",
-            [{"field": "category", "message": "unknown category", "known": known_categories}],
-        )
-    return submission
+class ToolRecord(StoredTool):
+    """A stored tool with when it was first announced and last changed (ISO 8601)."""
+
+    created_at: str
+    updated_at: str
 
 
-async def save(
-    pool: asyncpg.Pool, submission: ToolSubmission, known: list[str], *, trust_model_family: bool
-) -> store.Saved:
-    category = match_category(submission.category, known)
-    assert category is not None
-    tool = to_tool(submission, category=category, trust_model_family=trust_model_family)
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            return await store.save_tool(conn, tool)
-    except store.SlugTaken as exc:
-        raise Rejected(
-            409,
-            "slug-taken",
-            f"the slug {exc.slug!r} already belongs to another tool by {exc.holder!r}",
-            [{"field": "name", "message": "another tool already has this slug"}],
-        ) from None
+class Announced(_Answer):
+    status: Outcome
+    slug: str
+    version: int
+    tool: StoredTool
+    ignored: list[str] | None = None
+    note: str | None = None
 
 
-def ignored(fields: list[str]) -> dict[str, Any]:
-    """What an answer says about submitted fields that were not kept (nothing when none)."""
-    if not fields:
-        return {}
-    return {"ignored": fields, "note": f"{', '.join(fields)}: kept only from trusted submitters"}
+class ItemResult(_Answer):
+    """One batch item's result: stored (with slug and version) or rejected (with why)."""
+
+    index: int
+    status: Literal["accepted", "updated", "unchanged", "rejected"]
+    slug: str | None = None
+    version: int | None = None
+    ignored: list[str] | None = None
+    note: str | None = None
+    code: str | None = None
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
 
 
-def build_routes(settings: IngestSettings) -> list[HTTPRouteHandler]:
-    category_cache = store.CategoryCache()
-    trusted = settings.trust_model_family
+class Summary(BaseModel):
+    accepted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
 
-    @post("/v1/tools", request_max_body_size=None)
-    async def create_tool(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+
+class BatchAnswer(BaseModel):
+    results: list[ItemResult]
+    summary: Summary
+
+
+class ToolPage(BaseModel):
+    items: list[ToolRecord]
+    next_cursor: str | None
+
+
+class Categories(BaseModel):
+    items: list[str]
+
+
+BatchBody = Annotated[
+    list[Any],
+    Body(
+        title="Tools",
+        description="A JSON list of tools, each as POST /v1/tools takes one; each item is validated "
+        "and stored on its own",
+        schema_extra={"items": {"$ref": "#/components/schemas/ToolSubmission"}},
+    ),
+]
+
+
+def rejected(rejection: Rejection) -> ProblemDetailsException:
+    status = STATUS_BY_CODE.get(rejection.code, 422)
+    return problem(
+        status,
+        rejection.code,
+        "Tool rejected",
+        rejection.detail,
+        field=rejection.field,
+        errors=rejection.errors,
+    )
+
+
+def item_result(index: int, result: Saved | Rejection) -> ItemResult:
+    if isinstance(result, Rejection):
+        return ItemResult.model_validate({"index": index, **result.as_result()})
+    return ItemResult.model_validate(
+        {"index": index, "status": result.outcome.value, "slug": result.slug, "version": result.version}
+        | ignored(result.ignored)
+    )
+
+
+class ToolController(Controller):
+    path = "/v1/tools"
+    tags = ["ingest"]
+
+    @post("/", guards=[json_body])
+    async def create_tool(
+        self, data: JSONBody[ToolSubmission], catalogue: Injected[Catalogue], pool: PoolDep
+    ) -> Response[Announced]:
         """Announce one tool: 201 when new, 200 when updated or unchanged."""
-        body = await read_json(request, max_bytes=settings.max_body_bytes)
-        pool = _pool(request)
-        known = await category_cache.get(pool)
         try:
-            submission = validate(body, known)
-            saved = await save(pool, submission, known, trust_model_family=trusted)
-        except Rejected as rejected:
-            raise rejected.as_problem() from None
-        tool = saved.tool.model_dump(mode="json") | {"version": saved.version}
-        status = HTTP_201_CREATED if saved.outcome is store.Outcome.ACCEPTED else HTTP_200_OK
-        result = {"status": saved.outcome.value, "slug": saved.slug, "version": saved.version, "tool": tool}
-        return Response(
-            result | ignored(untrusted_fields(submission, trust_model_family=trusted)), status_code=status
+            saved = await catalogue.announce(pool, data)
+        except Rejection as rejection:
+            raise rejected(rejection) from None
+        answer = Announced.model_validate(
+            {
+                "status": saved.outcome,
+                "slug": saved.slug,
+                "version": saved.version,
+                "tool": StoredTool(**saved.tool.model_dump(), version=saved.version),
+            }
+            | ignored(saved.ignored)
         )
+        status = HTTP_201_CREATED if saved.outcome is Outcome.ACCEPTED else HTTP_200_OK
+        return Response(answer, status_code=status)
 
-    @post("/v1/tools/batch", request_max_body_size=None, status_code=HTTP_200_OK)
-    async def create_tools(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    @post("/batch", guards=[json_body], status_code=HTTP_200_OK)
+    async def create_tools(
+        self, data: BatchBody, catalogue: Injected[Catalogue], pool: PoolDep
+    ) -> BatchAnswer:
         """Announce a JSON list of tools; each item gets its own result, good ones are stored."""
-        body = await read_json(request, max_bytes=settings.max_body_bytes)
-        if not isinstance(body, list):
+        try:
+            results = await catalogue.announce_batch(pool, data)
+        except Rejection as rejection:
             raise problem(
-                422,
-                "validation-failed",
-                "Batch rejected",
-                "the body must be a JSON list of tools",
-                field="body",
-            )
-        if len(body) > settings.max_batch_items:
-            raise problem(
-                422,
-                "batch-too-large",
-                "Batch rejected",
-                f"a batch holds at most {settings.max_batch_items} tools (got {len(body)})",
-                field="body",
-                limit=settings.max_batch_items,
-            )
-        pool = _pool(request)
-        known = await category_cache.get(pool)
-        results: list[dict[str, Any]] = []
-        summary = {"accepted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
-        for index, item in enumerate(body):
-            try:
-                submission = validate(item, known)
-                saved = await save(pool, submission, known, trust_model_family=trusted)
-            except Rejected as rejected:
-                results.append({"index": index, **rejected.as_result()})
-                summary["rejected"] += 1
-                continue
-            results.append(
-                {"index": index, "status": saved.outcome.value, "slug": saved.slug, "version": saved.version}
-                | ignored(untrusted_fields(submission, trust_model_family=trusted))
-            )
-            summary[saved.outcome.value] += 1
-        return {"results": results, "summary": summary}
+                422, rejection.code, "Batch rejected", rejection.detail, field="body", **rejection.extra
+            ) from None
+        answers = [item_result(index, result) for index, result in enumerate(results)]
+        return BatchAnswer(results=answers, summary=Summary(**Counter(str(a.status) for a in answers)))
 
-    @get("/v1/tools")
+    @get("/")
     async def list_tools(
-        request: Request[Any, Any, Any],
+        self,
+        pool: PoolDep,
+        config: Injected[IngestSettings],
         category: FromQuery[str | None] = None,
         vendor: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[int] = 50,
-    ) -> dict[str, Any]:
+    ) -> ToolPage:
         """Tools by slug, filtered by category, vendor or text; ``next_cursor`` pages on."""
-        if not 1 <= limit <= settings.page_size_max:
+        if not 1 <= limit <= config.page_size_max:
             raise problem(
                 400,
                 "bad-parameter",
                 "Bad parameter",
-                f"limit must be 1..{settings.page_size_max}",
+                f"limit must be 1..{config.page_size_max}",
                 field="limit",
             )
         try:
             items, next_cursor = await store.list_tools(
-                _pool(request), limit=limit, cursor=cursor, category=category, vendor=vendor, text=q
+                pool, limit=limit, cursor=cursor, category=category, vendor=vendor, text=q
             )
         except store.BadCursor:
             raise problem(
                 400, "bad-parameter", "Bad parameter", "cursor is not one this API issued", field="cursor"
             ) from None
-        return {"items": items, "next_cursor": next_cursor}
+        return ToolPage(items=[ToolRecord.model_validate(item) for item in items], next_cursor=next_cursor)
 
-    @get("/v1/tools/{slug:str}")
-    async def get_tool(request: Request[Any, Any, Any], slug: FromPath[str]) -> dict[str, Any]:
-        tool = await store.get_tool(_pool(request), slug)
+    @get("/{slug:str}")
+    async def get_tool(self, slug: FromPath[str], pool: PoolDep) -> ToolRecord:
+        """One tool's current record."""
+        tool = await store.get_tool(pool, slug)
         if tool is None:
             raise problem(404, "not-found", "Tool not found", f"no tool with slug {slug!r}", field="slug")
-        return tool
+        return ToolRecord.model_validate(tool)
 
-    @get("/v1/categories")
-    async def list_categories(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return {"items": await store.categories(_pool(request))}
 
-    return [create_tool, create_tools, list_tools, get_tool, list_categories]
+class CategoryController(Controller):
+    path = "/v1/categories"
+    tags = ["ingest"]
+
+    @get("/")
+    async def list_categories(self, pool: PoolDep) -> Categories:
+        """The managed category list a tool's ``category`` must name."""
+        return Categories(items=await store.categories(pool))
+
+
+def not_utf8(request: Request[Any, Any, Any], _: UnicodeDecodeError) -> Response[Any]:
+    """A JSON body that is not UTF-8 is malformed (Litestar's decoder lets this one through)."""
+    return problem(
+        400, "malformed-json", "Malformed JSON", "the body is not UTF-8", field="body"
+    ).to_response(request)
+
+
+def naming_the_field(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """The platform's problem for a body Litestar found invalid, with the top-level ``field`` every
+    ingest problem has (the first error's field); the body as a whole is ``body``, as ingest has
+    always called it (Litestar says ``data`` when the body is not even a list)."""
+    response = client_problem(request, exc)
+    content = response.content
+    if isinstance(content, dict) and "field" not in content and content.get("errors"):
+        for error in content["errors"]:
+            if error.get("field") == "data":
+                error["field"] = "body"
+        content["field"] = content["errors"][0]["field"]
+    return response
+
+
+def build_router(catalogue: Catalogue, settings: IngestSettings) -> Router:
+    """ingest's routes; every body is refused past ``max_body_bytes`` while it is being read."""
+    return Router(
+        path="/",
+        route_handlers=[ToolController, CategoryController],
+        request_max_body_size=settings.max_body_bytes,
+        dependencies={
+            "catalogue": Provide(lambda: catalogue, sync_to_thread=False),
+            "config": Provide(lambda: settings, sync_to_thread=False),
+        },
+        exception_handlers={ValidationException: naming_the_field, UnicodeDecodeError: not_utf8},
+    )

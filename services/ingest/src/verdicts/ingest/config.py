@@ -1,3 +1,5 @@
+"""ingest's settings (env prefix VERDICTS_INGEST_), read once in create_app, never at import."""
+
 from __future__ import annotations
 
 from pydantic import Field
@@ -5,6 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class IngestSettings(BaseSettings):
+    """Body and batch limits, page size, and whose ``model_family`` claims are kept."""
+
     model_config = SettingsConfigDict(env_prefix="VERDICTS_INGEST_", extra="ignore")
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest request body")

@@ -1,4 +1,8 @@
-"""Validation, normalisation, slugs and content hashes of submitted tools. Pure."""
+"""ingest's rules, pure: what a submitted tool must be, how it is normalised, slugged and hashed,
+and what announcing it again means (accepted, updated, unchanged or rejected, and why).
+
+No SQL, HTTP or NATS here: ``catalogue`` carries out these decisions in a transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import hashlib
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from slugify import slugify
 
 from verdicts.contracts import Pricing, PricingModel, Tool
@@ -54,6 +60,7 @@ def multi_line(value: str) -> str:
 
 
 def http_url(value: str) -> str:
+    """An absolute http(s) URL with a host (no javascript:, data: or file: links)."""
     value = single_line(value)
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https"):
@@ -69,16 +76,27 @@ def _finite(value: float) -> float:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    """A JSON number, never text or a boolean (whatever strictness the caller validates with)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    return value
+
+
 SingleLine = Annotated[str, AfterValidator(single_line)]
 Name = Annotated[str, Field(max_length=200), AfterValidator(single_line)]
 Tagline = Annotated[str, Field(max_length=TAGLINE_MAX), AfterValidator(single_line)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX), AfterValidator(multi_line)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(http_url)]
 Tag = Annotated[str, Field(max_length=40), AfterValidator(single_line)]
-Price = Annotated[float, Field(strict=True, ge=0, le=1_000_000), AfterValidator(_finite)]
+Price = Annotated[
+    float, BeforeValidator(_a_number), Field(strict=True, ge=0, le=1_000_000), AfterValidator(_finite)
+]
 
 
 class PricingSubmission(BaseModel):
+    """How a tool is priced, as submitted."""
+
     model_config = ConfigDict(extra="forbid")
 
     model: PricingModel
@@ -167,5 +185,126 @@ def content_hash(tool: Tool) -> str:
 
 
 def match_category(value: str, known: list[str]) -> str | None:
+    """The managed category ``value`` names, however it is spelled; None when it names none."""
     key = identity_key(value)
     return next((name for name in known if identity_key(name) == key), None)
+
+
+# What is wrong with a submission: errors are ``{"field": "pricing.model", "message": ...}``.
+
+
+class Rejection(Exception):
+    """A submission (or a whole batch) that will not be stored, with why; ``code`` is its kind."""
+
+    def __init__(self, code: str, detail: str, errors: list[dict[str, Any]], **extra: Any) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.errors, self.extra = code, detail, errors, extra
+
+    @property
+    def field(self) -> str | None:
+        """The first field named wrong, if any."""
+        return self.errors[0]["field"] if self.errors else None
+
+    def as_result(self) -> dict[str, Any]:
+        """A batch item's result for this rejection."""
+        return {"status": "rejected", "code": self.code, "detail": self.detail, "errors": self.errors}
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors by dotted field name, an unknown field called just that."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(
+            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
+        )
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        errors.append({"field": path or "body", "message": message})
+    return errors
+
+
+def check_batch(items: list[Any], max_items: int) -> None:
+    """A batch over ``max_items`` is refused whole, before any item is looked at."""
+    if len(items) > max_items:
+        raise Rejection(
+            "batch-too-large",
+            f"a batch holds at most {max_items} tools (got {len(items)})",
+            [{"field": "body", "message": f"at most {max_items} items"}],
+            limit=max_items,
+        )
+
+
+def submission_of(item: Any) -> ToolSubmission:
+    """One batch item as a submission, or the rejection naming each field that is wrong."""
+    if not isinstance(item, dict):
+        raise Rejection(
+            "validation-failed",
+            "a tool must be a JSON object",
+            [{"field": "body", "message": "must be an object"}],
+        )
+    try:
+        return ToolSubmission.model_validate(item)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise Rejection(
+            "validation-failed", f"invalid field {errors[0]['field']}: {errors[0]['message']}", errors
+        ) from None
+
+
+def category_of(submission: ToolSubmission, known: list[str]) -> str:
+    """The managed category the submission names (spelled as the list spells it), or a rejection."""
+    category = match_category(submission.category, known)
+    if category is None:
+        raise Rejection(
+            "unknown-category",
+            f"unknown category {submission.category!r}",
+            [{"field": "category", "message": "unknown category", "known": known}],
+        )
+    return category
+
+
+class Outcome(StrEnum):
+    """What announcing a tool did."""
+
+    ACCEPTED = "accepted"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The stored tool holding a slug, as far as a re-announcement needs to know."""
+
+    vendor: str
+    vendor_key: str
+    version: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What a re-announcement of a known slug does: nothing, or a new version."""
+
+    outcome: Outcome
+    version: int
+    previous_version: int = 0
+
+
+def revise(current: Current, tool: Tool, digest: str) -> Revision:
+    """A known slug announced again: the same vendor's tool is unchanged (same content) or gets
+    the next version; another vendor's claim on the slug is rejected."""
+    if current.vendor_key != identity_key(tool.vendor):
+        raise Rejection(
+            "slug-taken",
+            f"the slug {tool.slug!r} already belongs to another tool by {current.vendor!r}",
+            [{"field": "name", "message": "another tool already has this slug"}],
+        )
+    if current.content_hash == digest:
+        return Revision(Outcome.UNCHANGED, current.version)
+    return Revision(Outcome.UPDATED, current.version + 1, current.version)
+
+
+def ignored(fields: list[str]) -> dict[str, Any]:
+    """What an answer says about submitted fields that were not kept (nothing when none)."""
+    if not fields:
+        return {}
+    return {"ignored": fields, "note": f"{', '.join(fields)}: kept only from trusted submitters"}

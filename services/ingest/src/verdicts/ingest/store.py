@@ -1,80 +1,35 @@
-"""ingest's SQL: tools, their versions, the category list; events through the outbox."""
+"""ingest's SQL: tools, their versions, the category list; events into the outbox. No decisions:
+``catalogue`` decides (with ``domain``) and calls these inside its transaction."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import time
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
-from verdicts.contracts import Tool, ToolAnnounced, ToolUpdated
-from verdicts.ingest.domain import content_hash, identity_key
+from verdicts.contracts import Event, Tool
+from verdicts.ingest.domain import Current, identity_key
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
 
 SCHEMA = "ingest"
 
 
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    outcome: Outcome
-    tool: Tool
-    version: int
-
-    @property
-    def slug(self) -> str:
-        return self.tool.slug
-
-
-class SlugTaken(Exception):
-    """A different tool (another vendor) already holds this slug."""
-
-    def __init__(self, slug: str, holder: str) -> None:
-        super().__init__(f"slug {slug!r} already belongs to {holder!r}")
-        self.slug = slug
-        self.holder = holder
-
-
 async def categories(conn: Conn | asyncpg.Pool) -> list[str]:
+    """The managed category names, sorted."""
     rows = await conn.fetch(f"SELECT name FROM {SCHEMA}.categories ORDER BY name")
     return [r["name"] for r in rows]
 
 
-class CategoryCache:
-    """The managed list changes by migration only: read it at most every ``ttl_s`` seconds."""
+async def claim(conn: Conn, tool: Tool, digest: str) -> bool:
+    """Store ``tool`` as version 1 if its slug is free; False when the slug is already held.
 
-    def __init__(self, ttl_s: float = 30.0) -> None:
-        self.ttl_s = ttl_s
-        self._names: list[str] = []
-        self._read_at = float("-inf")
-
-    async def get(self, pool: asyncpg.Pool) -> list[str]:
-        now = time.monotonic()
-        if now - self._read_at > self.ttl_s:
-            self._names = await categories(pool)
-            self._read_at = now
-        return self._names
-
-
-async def save_tool(conn: Conn, tool: Tool) -> Saved:
-    """Store ``tool`` once per content; call inside a transaction (the event goes with it).
-
-    A new slug is claimed by the INSERT itself: a concurrent identical submission
-    waits on the unique index until the first commits, then finds it and is unchanged.
+    The INSERT itself claims the slug: a concurrent identical submission waits on the unique
+    index until the first commits, then finds it.
     """
-    digest = content_hash(tool)
-    record = tool.model_dump_json()
     created = await conn.fetchval(
         f"WITH tool AS (INSERT INTO {SCHEMA}.tools (slug, vendor_key, category_key, current_version, "
         "content_hash, record) VALUES ($1, $2, $3, 1, $4, $5::jsonb) "
@@ -86,22 +41,29 @@ async def save_tool(conn: Conn, tool: Tool) -> Saved:
         identity_key(tool.vendor),
         identity_key(tool.category),
         digest,
-        record,
+        tool.model_dump_json(),
     )
-    if created:
-        await enqueue(conn, SCHEMA, ToolAnnounced.create(tool=tool, version=1, content_hash=digest))
-        return Saved(Outcome.ACCEPTED, tool, 1)
+    return bool(created)
+
+
+async def current(conn: Conn, slug: str) -> Current:
+    """The tool holding ``slug``, locked until the transaction ends (rows are never deleted)."""
     row = await conn.fetchrow(
         f"SELECT vendor_key, current_version, content_hash, record->>'vendor' AS vendor "
         f"FROM {SCHEMA}.tools WHERE slug = $1 FOR UPDATE",
-        tool.slug,
+        slug,
     )
-    assert row is not None  # rows are never deleted
-    if row["vendor_key"] != identity_key(tool.vendor):
-        raise SlugTaken(tool.slug, row["vendor"])
-    if row["content_hash"] == digest:
-        return Saved(Outcome.UNCHANGED, tool, row["current_version"])
-    version = row["current_version"] + 1
+    assert row is not None  # only called for a slug ``claim`` found taken
+    return Current(
+        vendor=row["vendor"],
+        vendor_key=row["vendor_key"],
+        version=row["current_version"],
+        content_hash=row["content_hash"],
+    )
+
+
+async def write_version(conn: Conn, tool: Tool, version: int, digest: str) -> None:
+    """Make ``tool`` the slug's current record as ``version``, keeping every version."""
     await conn.execute(
         f"WITH tool AS (UPDATE {SCHEMA}.tools SET current_version = $2, content_hash = $3, "
         "record = $4::jsonb, category_key = $5, updated_at = now() WHERE slug = $1 RETURNING slug) "
@@ -110,15 +72,14 @@ async def save_tool(conn: Conn, tool: Tool) -> Saved:
         tool.slug,
         version,
         digest,
-        record,
+        tool.model_dump_json(),
         identity_key(tool.category),
     )
-    await enqueue(
-        conn,
-        SCHEMA,
-        ToolUpdated.create(tool=tool, version=version, previous_version=version - 1, content_hash=digest),
-    )
-    return Saved(Outcome.UPDATED, tool, version)
+
+
+async def record_event(conn: Conn, event: Event) -> None:
+    """The event into the outbox, published by the relay once the transaction commits."""
+    await enqueue(conn, SCHEMA, event)
 
 
 def _view(row: asyncpg.Record) -> dict[str, Any]:
@@ -130,6 +91,7 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def get_tool(pool: asyncpg.Pool, slug: str) -> dict[str, Any] | None:
+    """The current record of ``slug`` with its version and times; None when unknown."""
     row = await pool.fetchrow(
         f"SELECT record, current_version, created_at, updated_at FROM {SCHEMA}.tools WHERE slug = $1",
         slug,
@@ -138,7 +100,7 @@ async def get_tool(pool: asyncpg.Pool, slug: str) -> dict[str, Any] | None:
 
 
 class BadCursor(ValueError):
-    pass
+    """A cursor this API did not issue."""
 
 
 def encode_cursor(slug: str) -> str:
