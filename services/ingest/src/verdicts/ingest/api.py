@@ -105,6 +105,7 @@ BatchBody = Annotated[
 
 
 def rejected(rejection: Rejection) -> ProblemDetailsException:
+    """A single tool's rejection as problem+json (409 for a taken slug, else 422)."""
     status = STATUS_BY_CODE.get(rejection.code, 422)
     return problem(
         status,
@@ -117,6 +118,7 @@ def rejected(rejection: Rejection) -> ProblemDetailsException:
 
 
 def item_result(index: int, result: Saved | Rejection) -> ItemResult:
+    """A batch item's outcome as its answer, at its index."""
     if isinstance(result, Rejection):
         return ItemResult.model_validate({"index": index, **result.as_result()})
     return ItemResult.model_validate(
