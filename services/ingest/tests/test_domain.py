@@ -23,8 +23,8 @@ from verdicts.ingest.domain import (
     submission_of,
     to_tool,
 )
-from verdicts.platform.http import field_errors
 from verdicts.platform.testing import SAMPLE_TOOLS_FILE
+from verdicts.platform.validation import field_errors
 
 pytestmark = pytest.mark.unit
 

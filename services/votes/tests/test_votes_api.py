@@ -142,6 +142,12 @@ async def test_unknown_tool_oversized_and_malformed_bodies(client, db):
         headers={"content-type": "application/json"},
     )
     assert big.status_code == 413
+    assert big.json()["limit_bytes"] == 4096
+    not_utf8 = await client.post(
+        "/v1/votes", content=b'{"tool": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert not_utf8.status_code == 400
+    assert not_utf8.json()["code"] == "malformed-json"
     broken = await client.post(
         "/v1/votes", content=b'{"tool": ', headers={"content-type": "application/json"}
     )

@@ -13,6 +13,8 @@ from litestar.handlers import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import BaseModel, ValidationError
 
+from verdicts.platform.validation import field_errors, litestar_errors
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PROBLEM_TYPE_BASE = "https://verdicts.dev/problems/"
@@ -88,21 +90,6 @@ def too_large(max_bytes: int) -> ProblemDetailsException:
     )
 
 
-def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    """Pydantic errors as ``{"field": "pricing.entry_price_usd", "message": ...}``."""
-    errors = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(
-            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
-        )
-        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"field": field, "message": message})
-    return errors
-
-
 def validated(model: type[ModelT], data: Any, title: str) -> ModelT:
     """``data`` as ``model``, or a 422 problem listing every field that is wrong."""
     try:
@@ -120,7 +107,6 @@ def validated(model: type[ModelT], data: Any, title: str) -> ModelT:
 
 # Litestar validates typed ``data`` bodies itself; these turn its answers into our problems.
 _MALFORMED_MARKERS = ("JSON is malformed", "Input data was truncated", "Invalid JSON")
-_PYDANTIC_MESSAGES = {"Extra inputs are not permitted": "unknown field"}
 
 
 def validation_problem(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
@@ -129,20 +115,14 @@ def validation_problem(request: Request[Any, Any, Any], exc: ClientException) ->
     if isinstance(exc.__cause__, SerializationException) or any(m in detail for m in _MALFORMED_MARKERS):
         failure = problem(400, "malformed-json", "Malformed JSON", detail, field="body")
     else:
-        errors = [
-            {
-                "field": item.get("key") or "body",
-                "message": _PYDANTIC_MESSAGES.get(item.get("message", ""), item.get("message", "invalid")),
-            }
-            for item in (exc.extra if isinstance(exc.extra, list) else [])
-            if isinstance(item, dict)
-        ] or [{"field": "body", "message": detail or "invalid request"}]
+        errors = litestar_errors(exc.extra, detail)
         failure = problem(
             422,
             "validation-failed",
             "Invalid request",
             f"invalid field {errors[0]['field']}: {errors[0]['message']}",
             errors=errors,
+            field=errors[0]["field"],
         )
     return failure.to_response(request)
 
@@ -171,10 +151,26 @@ def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
         )
 
 
+def not_utf8(request: Request[Any, Any, Any], _: UnicodeDecodeError) -> Response[Any]:
+    """A JSON body that is not UTF-8 is malformed (Litestar's decoder lets this error through)."""
+    return problem(
+        400, "malformed-json", "Malformed JSON", "the body is not UTF-8", field="body"
+    ).to_response(request)
+
+
 def body_too_large(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's 413 (``request_max_body_size``) as our problem; a route's own 413 stays as it is."""
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
-    return problem(
-        413, "body-too-large", "Request body too large", "the body is over this route's limit", field="body"
-    ).to_response(request)
+    limit = getattr(request.scope.get("route_handler"), "resolve_request_max_body_size", lambda: None)()
+    return (
+        too_large(limit).to_response(request)
+        if limit
+        else problem(
+            413,
+            "body-too-large",
+            "Request body too large",
+            "the body is over this route's limit",
+            field="body",
+        ).to_response(request)
+    )

@@ -30,7 +30,7 @@ from verdicts.contracts.base import Event
 from verdicts.platform import health
 from verdicts.platform.broker import make_broker
 from verdicts.platform.db import create_pool, migrate
-from verdicts.platform.http import body_too_large, client_problem
+from verdicts.platform.http import body_too_large, client_problem, not_utf8
 from verdicts.platform.logs import configure_logging
 from verdicts.platform.outbox import OutboxRelay, event_headers
 from verdicts.platform.settings import PlatformSettings, platform_settings
@@ -207,7 +207,11 @@ def build_app(
                 OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
             ),
         ],
-        exception_handlers={ClientException: client_problem, 413: body_too_large},
+        exception_handlers={
+            ClientException: client_problem,
+            413: body_too_large,
+            UnicodeDecodeError: not_utf8,
+        },
         # What routes may ask for by parameter name (see ``verdicts.platform.deps``).
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False),

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Response, Router, get, post
 from litestar.di import Provide
-from litestar.exceptions import ValidationException
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -23,7 +22,7 @@ from verdicts.ingest.catalogue import Catalogue, Saved
 from verdicts.ingest.config import IngestSettings
 from verdicts.ingest.domain import Outcome, Rejection, ToolSubmission, ignored
 from verdicts.platform.deps import Injected, PoolDep
-from verdicts.platform.http import client_problem, json_body, problem
+from verdicts.platform.http import json_body, problem
 
 STATUS_BY_CODE = {"slug-taken": 409}  # any other rejection is a 422
 
@@ -215,27 +214,6 @@ class CategoryController(Controller):
         return Categories(items=await store.categories(pool))
 
 
-def not_utf8(request: Request[Any, Any, Any], _: UnicodeDecodeError) -> Response[Any]:
-    """A JSON body that is not UTF-8 is malformed (Litestar's decoder lets this one through)."""
-    return problem(
-        400, "malformed-json", "Malformed JSON", "the body is not UTF-8", field="body"
-    ).to_response(request)
-
-
-def naming_the_field(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """The platform's problem for a body Litestar found invalid, with the top-level ``field`` every
-    ingest problem has (the first error's field); the body as a whole is ``body``, as ingest has
-    always called it (Litestar says ``data`` when the body is not even a list)."""
-    response = client_problem(request, exc)
-    content = response.content
-    if isinstance(content, dict) and "field" not in content and content.get("errors"):
-        for error in content["errors"]:
-            if error.get("field") == "data":
-                error["field"] = "body"
-        content["field"] = content["errors"][0]["field"]
-    return response
-
-
 def build_router(catalogue: Catalogue, settings: IngestSettings) -> Router:
     """ingest's routes; every body is refused past ``max_body_bytes`` while it is being read."""
     return Router(
@@ -246,5 +224,4 @@ def build_router(catalogue: Catalogue, settings: IngestSettings) -> Router:
             "catalogue": Provide(lambda: catalogue, sync_to_thread=False),
             "config": Provide(lambda: settings, sync_to_thread=False),
         },
-        exception_handlers={ValidationException: naming_the_field, UnicodeDecodeError: not_utf8},
     )

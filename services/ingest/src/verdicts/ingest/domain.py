@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from slugify import slugify
 
 from verdicts.contracts import Pricing, PricingModel, Tool
+from verdicts.platform.validation import field_errors
 
 TAGLINE_MAX = 140
 DESCRIPTION_MAX = 4000
@@ -208,18 +209,6 @@ class Rejection(Exception):
     def as_result(self) -> dict[str, Any]:
         """A batch item's result for this rejection."""
         return {"status": "rejected", "code": self.code, "detail": self.detail, "errors": self.errors}
-
-
-def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors by dotted field name, an unknown field called just that."""
-    errors = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(
-            str(p) for p in error["loc"] if not isinstance(p, str) or not p.startswith("function-")
-        )
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-        errors.append({"field": path or "body", "message": message})
-    return errors
 
 
 def check_batch(items: list[Any], max_items: int) -> None:
