@@ -23,9 +23,10 @@ from verdicts.contracts import (
 )
 from verdicts.platform.db import create_pool, migrate
 from verdicts.render import store
-from verdicts.render.handlers import refresh_rivals
+from verdicts.render.domain import humanised, issue_weeks
 from verdicts.render.pages import Output, Site
 from verdicts.render.publisher import DirectoryPublisher
+from verdicts.render.read_model import refresh_rivals
 from verdicts.render.worker import publish_outputs
 
 MIGRATIONS = Path(store.__file__).parent / "migrations"
@@ -61,13 +62,15 @@ async def populate(conn: Any, tools: int) -> None:
         t = tool(i)
         await store.apply_tool(conn, t, 1)
         verdicts = ["ship" if (i + n) % 3 else "skip" for n in range(4)]
-        for persona, verdict in zip(PERSONAS, verdicts, strict=True):
+        for order, (persona, verdict) in enumerate(zip(PERSONAS, verdicts, strict=True)):
             await store.apply_review(
                 conn,
                 ReviewCompleted.create(
                     tool_slug=t.slug,
                     tool_version=1,
                     persona=persona,
+                    persona_name=humanised(persona),
+                    persona_order=order,
                     status="completed",
                     verdict=verdict,
                     review=f"{t.name}: {WORDS}",
@@ -135,7 +138,7 @@ async def run(env: Servers, tools: int) -> dict[str, Any]:
                 *(f"tool:{s}" for s in slugs),
                 *(f"badge:{s}" for s in slugs),
                 *(f"category:{c}" for c, _ in await store.categories(conn)),
-                *(f"issue:{w}" for w in await store.issue_weeks(conn)),
+                *(f"issue:{w}" for w in issue_weeks(await store.announcement_times(conn))),
                 "home",
                 "feed",
             ]

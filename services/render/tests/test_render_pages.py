@@ -43,6 +43,7 @@ XSS = [
     "javascript:alert(4)",
 ]
 PERSONAS = ("developer-experience", "category-skeptic", "thesis", "buyer")
+NAMES = {p: p.replace("-", " ").capitalize() for p in PERSONAS}  # as review-panel's personas say
 ARTIFACTS = Path(os.environ.get("VERDICTS_TEST_ARTIFACTS", Path(__file__).parents[3] / "test-artifacts"))
 
 
@@ -63,14 +64,22 @@ def tool(slug: str, name: str, **fields) -> Tool:
 
 
 def panel_events(
-    slug: str, verdicts: list[str], text: str = "", notes: dict[str, dict] | None = None
+    slug: str,
+    verdicts: list[str],
+    text: str = "",
+    notes: dict[str, dict] | None = None,
+    names: dict[str, str] | None = NAMES,
+    seats: tuple[str, ...] = PERSONAS,
 ) -> list:
-    """A completed panel; ``notes`` adds fields (route_note, withheld_fields) to a persona's review."""
+    """A completed panel; ``notes`` adds fields (route_note, withheld_fields) to a persona's review;
+    ``names`` and ``seats`` are the display names and panel order the reviews carry (``names=None``:
+    published as before persona_name and persona_order existed)."""
     events: list = [
         ReviewCompleted.create(
             tool_slug=slug,
             tool_version=1,
             persona=p,
+            **({"persona_name": names[p], "persona_order": seats.index(p)} if names is not None else {}),
             status="completed",
             verdict=v,
             review=f"{slug} review by {p}. {text}",
@@ -251,7 +260,7 @@ async def test_xss_payloads_render_inert(site, bus):
 
 async def test_events_before_their_tool_are_held_then_applied(site, bus):
     early = datetime.now(UTC) - timedelta(seconds=5)
-    await bus(*panel_events("late", ["ship"] * 4), tally("late", 3, 1, at=early))
+    await bus(*panel_events("late", ["ship"] * 4, names=None), tally("late", 3, 1, at=early))
     await asyncio.sleep(1.5)
     assert (await site.get("/tools/late/")).status_code == 404
     await bus(ToolAnnounced.create(tool=tool("late", "Late"), version=1, content_hash="l"))
@@ -259,6 +268,20 @@ async def test_events_before_their_tool_are_held_then_applied(site, bus):
     html = (await site.get("/tools/late/")).text
     assert "75%" in html  # the held tally
     assert "provisional" in html
+
+
+async def test_reviews_show_under_the_name_and_in_the_seat_their_event_carries(site, bus):
+    names = NAMES | {"buyer": "The buyer", "thesis": "Long-view thesis"}
+    seats = ("buyer", "thesis", "developer-experience", "category-skeptic")
+    events = panel_events("gamma", ["ship"] * 4, names=names, seats=seats)
+    await bus(ToolAnnounced.create(tool=tool("gamma", "Gamma"), version=1, content_hash="g"), *events)
+    await eventually(lambda: _has_text(site, "/tools/gamma/", "Long-view thesis"), within=20, interval=0.2)
+    html = (await site.get("/tools/gamma/")).text
+    headings = re.findall(r"<h3>(.*?)</h3>", html)
+    assert headings[:4] == ["The buyer", "Long-view thesis", "Developer experience", "Category skeptic"]
+    old = (await site.get("/tools/late/")).text  # published as before persona names existed
+    humanised = ["Buyer", "Category skeptic", "Developer experience", "Thesis"]  # by id, unplaced
+    assert re.findall(r"<h3>(.*?)</h3>", old)[:4] == humanised
 
 
 async def test_comparisons_are_canonical_and_refuse_bad_pairs(site):

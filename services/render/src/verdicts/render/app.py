@@ -1,4 +1,8 @@
-"""render: publishes comparison pages, tool pages, indexes and the weekly issue."""
+"""render: publishes comparison pages, tool pages, indexes and the weekly issue.
+
+``create_app()`` wires the service (no I/O): its settings, the site and publisher, the bus
+handlers writing the read model, the HTTP routes and the re-render loop.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,17 @@ from pathlib import Path
 from faststream.nats import NatsRouter
 
 from verdicts.contracts import PagePublished
-from verdicts.platform.service import ServiceSpec
+from verdicts.platform.service import Runtime, ServiceSpec
 from verdicts.platform.settings import PlatformSettings, load_settings, platform_settings
-from verdicts.render import worker
-from verdicts.render.api import build_routes
+from verdicts.render import store, worker
+from verdicts.render.api import build_router
 from verdicts.render.config import RenderSettings
-from verdicts.render.handlers import register
+from verdicts.render.handlers import READ_MODEL, register
 from verdicts.render.pages import Site
 from verdicts.render.publisher import DirectoryPublisher
+from verdicts.render.read_model import ReadModel
 
 NAME = "render"
-SCHEMA = "render"
 
 
 def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
@@ -27,13 +31,18 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
     publisher = DirectoryPublisher(settings.site_dir or platform.home / "site")
     site = Site(settings.base_url or f"http://{platform.host}:{platform.port}", settings.gap_flag_points)
     router = NatsRouter()
-    register(router, platform, settings.rivals)
+    register(router, platform)
     router.publisher(PagePublished.SUBJECT, schema=PagePublished, title="PagePublished")
+
+    async def attach_read_model(runtime: Runtime) -> None:
+        runtime.broker.context.set_global(READ_MODEL, ReadModel(runtime.pool, settings.rivals))
+
     return ServiceSpec(
         name=NAME,
-        schema=SCHEMA,
+        schema=store.SCHEMA,
         router=router,
-        route_handlers=build_routes(site, publisher),
+        route_handlers=[build_router(site, publisher)],
         migrations=Path(__file__).parent / "migrations",
+        on_startup=[attach_read_model],
         background=[partial(worker.run, site=site, publisher=publisher, interval_s=settings.interval_s)],
     )

@@ -1,3 +1,5 @@
+"""render's settings (env prefix VERDICTS_RENDER_), read once in ``create_app``, never at import."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RenderSettings(BaseSettings):
+    """Where pages go, the public URL, how often a page may re-render, rivals and the gap flag."""
+
     model_config = SettingsConfigDict(env_prefix="VERDICTS_RENDER_", extra="ignore")
 
     site_dir: Path | None = Field(

@@ -16,13 +16,15 @@ class Publisher(Protocol):
 
 
 class DirectoryPublisher:
+    """Pages as files under ``root`` (created with the first page written)."""
+
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = root.absolute()
 
     def resolve(self, path: str) -> Path:
+        """The file a site path names; ``ValueError`` for a path outside the site."""
         target = (self.root / path).resolve()
-        if not target.is_relative_to(self.root):
+        if not target.is_relative_to(self.root.resolve()):
             raise ValueError(f"{path!r} is outside the site")
         return target
 

@@ -1,16 +1,17 @@
-"""render's read model: written from events (held when they arrive before their tool), read into
-views; the queue of pages to re-render and the record of what was published."""
+"""render's SQL, no decisions: the read model written from events (held when they arrive before
+their tool) and read into views; the queue of pages to re-render and the record of what was
+published. Migrations are in migrations/ beside this module."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from verdicts.contracts import PanelVerdictUpdated, ReviewCompleted, TallyUpdated, Tool
 from verdicts.platform.db import Conn
-from verdicts.render.views import Community, Panel, ToolView, canonical_pair, iso_week, review_view
+from verdicts.render.domain import Community, Panel, ToolView, review_view
 
 SCHEMA = "render"
 
@@ -55,7 +56,8 @@ async def take_held(conn: Conn, slug: str) -> list[tuple[str, str]]:
 
 
 async def apply_review(conn: Conn, event: ReviewCompleted) -> None:
-    body = event.model_dump(mode="json", include={"persona", "status", "verdict", "review", "key_points"})
+    body = event.model_dump(mode="json", include={"persona", "persona_name", "persona_order", "status"})
+    body |= event.model_dump(mode="json", include={"verdict", "review", "key_points"})
     body |= event.model_dump(mode="json", include={"confidence", "failure_reason", "provenance"})
     body |= event.model_dump(mode="json", include={"route_note", "withheld_fields"})
     await conn.execute(
@@ -109,9 +111,9 @@ async def apply_tally(conn: Conn, event: TallyUpdated) -> None:
 
 
 async def add_pairs(conn: Conn, pairs: Iterable[tuple[str, str]], reason: str) -> list[tuple[str, str]]:
-    """Pairs newly kept current (canonical order)."""
+    """Of ``pairs`` (canonical order, see ``domain.canonical_pairs``), those newly kept current."""
     added = []
-    for a, b in {canonical_pair(a, b) for a, b in pairs if a != b}:
+    for a, b in pairs:
         if await conn.fetchval(
             f"INSERT INTO {SCHEMA}.pairs (a, b, reason) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING RETURNING 1",
@@ -152,21 +154,16 @@ async def take_dirty(conn: Conn, spacing_s: float, limit: int = 200) -> list[str
     return [r["page"] for r in rows]
 
 
-async def pages_touched_by(conn: Conn, slug: str) -> list[str]:
-    """Every page that shows something of this tool."""
+async def tool_placement(conn: Conn, slug: str) -> tuple[str, datetime] | None:
+    """The tool's category and when it was announced (``None`` for a tool not known)."""
     row = await conn.fetchrow(f"SELECT category, announced_at FROM {SCHEMA}.tools WHERE slug = $1", slug)
-    if row is None:
-        return []
-    pairs = await conn.fetch(f"SELECT a, b FROM {SCHEMA}.pairs WHERE a = $1 OR b = $1", slug)
-    return [
-        f"tool:{slug}",
-        f"badge:{slug}",
-        f"category:{row['category']}",
-        "home",
-        f"issue:{iso_week(row['announced_at'])}",
-        "feed",
-        *(f"compare:{p['a']}:{p['b']}" for p in pairs),
-    ]
+    return None if row is None else (row["category"], row["announced_at"])
+
+
+async def pairs_of(conn: Conn, slug: str) -> list[tuple[str, str]]:
+    """The comparisons kept current that include the tool (canonical order)."""
+    rows = await conn.fetch(f"SELECT a, b FROM {SCHEMA}.pairs WHERE a = $1 OR b = $1 ORDER BY a, b", slug)
+    return [(r["a"], r["b"]) for r in rows]
 
 
 async def record_page(conn: Conn, path: str, kind: str, etag: str, size: int) -> None:
@@ -254,12 +251,8 @@ async def latest_slugs(conn: Conn, limit: int) -> list[str]:
     return [r["slug"] for r in rows]
 
 
-async def week_of(conn: Conn, week: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """The tools announced in an ISO week, and the verdicts that flipped during it."""
-    year, number = week.split("-W")
-    monday = date.fromisocalendar(int(year), int(number), 1)
-    start = datetime.combine(monday, datetime.min.time()).astimezone()
-    end = start + timedelta(days=7)
+async def week_of(conn: Conn, start: datetime, end: datetime) -> tuple[list[str], list[dict[str, Any]]]:
+    """The tools announced in [start, end), and the verdicts that flipped ship/skip in it."""
     announced = await conn.fetch(
         f"SELECT slug FROM {SCHEMA}.tools WHERE announced_at >= $1 AND announced_at < $2 "
         "ORDER BY announced_at",
@@ -283,9 +276,9 @@ async def week_of(conn: Conn, week: str) -> tuple[list[str], list[dict[str, Any]
     return [r["slug"] for r in announced], [dict(r) for r in flips]
 
 
-async def issue_weeks(conn: Conn) -> list[str]:
-    rows = await conn.fetch(f"SELECT DISTINCT announced_at FROM {SCHEMA}.tools")
-    return sorted({iso_week(r["announced_at"]) for r in rows}, reverse=True)
+async def announcement_times(conn: Conn) -> list[datetime]:
+    """When each tool was announced (the weekly issues are the weeks of these)."""
+    return [r["announced_at"] for r in await conn.fetch(f"SELECT DISTINCT announced_at FROM {SCHEMA}.tools")]
 
 
 async def category_tools(conn: Conn, category: str) -> list[Tool]:
@@ -293,9 +286,10 @@ async def category_tools(conn: Conn, category: str) -> list[Tool]:
     return [Tool.model_validate_json(r["record"]) for r in rows]
 
 
-async def review_text(conn: Conn, slug: str) -> str:
+async def review_texts(conn: Conn, slug: str) -> list[str | None]:
+    """The text of every review of the tool kept (all versions and runs)."""
     rows = await conn.fetch(f"SELECT body->>'review' AS review FROM {SCHEMA}.reviews WHERE slug = $1", slug)
-    return "\n".join((r["review"] or "").casefold() for r in rows)
+    return [r["review"] for r in rows]
 
 
 async def tool_record(conn: Conn, slug: str) -> Tool | None:

@@ -1,24 +1,39 @@
-"""The render loop: every interval, render the pages events marked dirty (so a vote storm
-re-renders a page at most once per interval), publish them and announce `render.page.published`."""
+"""Rendering and publishing: the re-render loop, and a comparison published on demand.
+
+Every interval the loop renders the pages events marked dirty (so a vote storm re-renders a page
+at most once per interval), publishes them and announces `render.page.published` (outbox).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+import asyncpg
+
 from verdicts.contracts import PagePublished
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
 from verdicts.platform.service import Runtime
 from verdicts.render import store
+from verdicts.render.domain import canonical_pair, canonical_pairs, comparison_path
 from verdicts.render.pages import Output, Site
-from verdicts.render.publisher import Publisher
+from verdicts.render.publisher import DirectoryPublisher, Publisher
 
 log = logging.getLogger(__name__)
 BATCH = 200
 
 
+class UnknownTool(LookupError):
+    """A comparison names a tool render has not heard of."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.slug = slug
+
+
 async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output]) -> None:
+    """Write each output, record it, and announce it in the same transaction (outbox)."""
     for output in outputs:
         await asyncio.to_thread(publisher.publish, output.path, output.body, output.content_type)
         await store.record_page(conn, output.path, output.kind, output.etag, len(output.body))
@@ -29,6 +44,23 @@ async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output
                 path="/" + output.path, kind=output.kind, etag=output.etag, bytes=len(output.body)
             ),
         )
+
+
+async def publish_comparison(
+    pool: asyncpg.Pool, site: Site, publisher: DirectoryPublisher, a: str, b: str, reason: str
+) -> str:
+    """Keep the comparison of two known tools current, rendering it now if it is not published;
+    its path. Raises ``UnknownTool``."""
+    async with pool.acquire() as conn, conn.transaction():
+        for slug in (a, b):
+            if not await store.known(conn, slug):
+                raise UnknownTool(slug)
+        added = await store.add_pairs(conn, canonical_pairs([(a, b)]), reason)
+        target = comparison_path(a, b)
+        if added or not publisher.resolve(target + "index.html").exists():
+            x, y = canonical_pair(a, b)
+            await publish_outputs(conn, publisher, await site.comparison(conn, x, y))
+    return target
 
 
 async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher, spacing_s: float) -> int:
