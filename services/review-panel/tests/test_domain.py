@@ -6,24 +6,32 @@ import jsonschema
 import pytest
 from panel_testing import SAMPLE
 
-from verdicts.contracts import Pricing, Tool
+from verdicts.contracts import Choice, Pricing, ReviewRequested, ReviewStatus, Tool
 from verdicts.review_panel.domain import (
     COPY_SHARE_MAX,
     WITHHELD,
+    Panel,
+    PanelStatus,
+    ReviewOutcome,
+    StoredReview,
     build_messages,
     choose_route,
     copied_share,
     fence_token,
     grounding_problems,
     is_fragment,
+    panel_verdict,
     plain_words,
     prompt_sha256,
+    review_completed,
+    review_requests,
     tally,
     untrusted_record,
     verdict_schema,
+    verdict_updated,
     withhold_instructions,
 )
-from verdicts.review_panel.personas import load_personas
+from verdicts.review_panel.personas import load_personas, load_roster
 
 pytestmark = pytest.mark.unit
 
@@ -115,6 +123,91 @@ def test_tally_and_partial():
     assert result.ship_pct == pytest.approx(66.7)
     assert result.partial
     assert tally([None]).ship_pct is None
+
+
+PANEL = Panel(("developer-experience", "category-skeptic", "thesis", "buyer"), PanelStatus.RUNNING)
+
+
+def reviews(*verdicts: str | None) -> list[StoredReview]:
+    personas = PANEL.personas[: len(verdicts)]
+    return [StoredReview(p, Choice(v) if v else None) for p, v in zip(personas, verdicts, strict=True)]
+
+
+def test_a_panel_is_undecided_while_a_persona_has_no_review():
+    assert panel_verdict(PANEL, []) is None
+    assert panel_verdict(PANEL, reviews("ship", "skip", "ship")) is None
+
+
+def test_a_panel_with_every_review_is_complete_with_its_tally():
+    result = panel_verdict(PANEL, reviews("ship", "skip", "ship", "ship"))
+    assert result is not None
+    assert (result.status, result.ship, result.skip, result.failed) == (PanelStatus.COMPLETE, 3, 1, 0)
+    assert result.ship_pct == 75.0
+
+
+def test_a_panel_with_a_failed_review_is_partial():
+    result = panel_verdict(PANEL, reviews("ship", None, "skip", "ship"))
+    assert result is not None
+    assert (result.status, result.failed, result.ship_pct) == (PanelStatus.PARTIAL, 1, pytest.approx(66.7))
+    all_failed = panel_verdict(PANEL, reviews(None, None, None, None))
+    assert all_failed is not None
+    assert (all_failed.status, all_failed.ship_pct) == (PanelStatus.PARTIAL, None)
+
+
+@pytest.mark.parametrize("status", [PanelStatus.COMPLETE, PanelStatus.PARTIAL])
+def test_a_decided_panel_is_not_decided_again(status):
+    decided = Panel(PANEL.personas, status)
+    assert panel_verdict(decided, reviews("ship", "ship", "ship", "ship")) is None
+
+
+def test_a_review_of_no_known_panel_decides_nothing():
+    assert panel_verdict(None, reviews("ship", "ship", "ship", "ship")) is None
+
+
+def test_a_panel_run_requests_one_review_job_per_persona_once():
+    jobs = review_requests("smollm3", 2, 3, PANEL.personas)
+    assert [(j.tool_slug, j.tool_version, j.panel_run, j.persona) for j in jobs] == [
+        ("smollm3", 2, 3, p) for p in PANEL.personas
+    ]
+    assert [j.event_id for j in jobs] == [
+        j.event_id for j in review_requests("smollm3", 2, 3, PANEL.personas)
+    ]
+    assert len({j.event_id for j in jobs}) == 4
+
+
+def test_a_review_event_names_the_persona_and_its_place_on_the_panel():
+    roster = load_roster()
+    job = ReviewRequested.create(tool_slug="smollm3", tool_version=1, panel_run=2, persona="thesis")
+    outcome = ReviewOutcome(
+        ReviewStatus.COMPLETED, verdict=Choice.SHIP, review="r", key_points=("k",), confidence=0.6
+    )
+    event = review_completed(job, outcome, roster)
+    assert (event.persona, event.persona_name, event.persona_order) == ("thesis", "Thesis", 2)
+    assert (event.status, event.verdict, event.key_points, event.confidence) == (
+        ReviewStatus.COMPLETED,
+        Choice.SHIP,
+        ("k",),
+        0.6,
+    )
+    assert event.event_id == "review-completed:smollm3:1:2:thesis"
+    orders = {
+        p.id: review_completed(job.model_copy(update={"persona": p.id}), outcome, roster).persona_order
+        for p in roster.personas
+    }
+    assert orders == {"developer-experience": 0, "category-skeptic": 1, "thesis": 2, "buyer": 3}
+
+
+def test_a_review_of_a_persona_no_longer_on_the_panel_has_no_name_or_place():
+    job = ReviewRequested.create(tool_slug="smollm3", tool_version=1, panel_run=1, persona="gone")
+    event = review_completed(job, ReviewOutcome(ReviewStatus.FAILED, failure_reason="x"), load_roster())
+    assert (event.persona_name, event.persona_order) == (None, None)
+
+
+def test_the_verdict_event_carries_the_tally_once_per_run():
+    job = ReviewRequested.create(tool_slug="smollm3", tool_version=1, panel_run=2, persona="buyer")
+    event = verdict_updated(job, tally(["ship", None, "skip", "ship"]))
+    assert (event.ship, event.skip, event.failed, event.partial) == (2, 1, 1, True)
+    assert event.event_id == "panel:smollm3:1:2"
 
 
 WORDS = " ".join(["useful"] * 70)

@@ -1,3 +1,9 @@
+"""review-panel's settings (env prefix VERDICTS_REVIEW_PANEL_), read once by ``create_app``.
+
+Where the personas and the route assignment come from, the self-judging guard's route families,
+how reviews are generated (tokens, temperature, seed) and how a review job waits and retries.
+"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PanelSettings(BaseSettings):
+    """review-panel's settings; every one has a default."""
+
     model_config = SettingsConfigDict(env_prefix="VERDICTS_REVIEW_PANEL_", extra="ignore")
 
     assignment_file: Path | None = Field(

@@ -1,5 +1,6 @@
-"""The panel's logic, pure: prompts with the tool fenced as untrusted data, the verdict
-schema, grounding checks, the self-judging guard and the panel tally."""
+"""The panel's rules, pure: prompts with the tool fenced as untrusted data, the verdict schema,
+grounding checks, the self-judging guard, when a panel is decided and its tally, and the events
+that say so."""
 
 from __future__ import annotations
 
@@ -9,10 +10,21 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from verdicts.contracts import Message, Role, Tool
-from verdicts.review_panel.personas import Persona
+from verdicts.contracts import (
+    Choice,
+    Message,
+    PanelVerdictUpdated,
+    Provenance,
+    ReviewCompleted,
+    ReviewRequested,
+    ReviewStatus,
+    Role,
+    Tool,
+)
+from verdicts.review_panel.personas import Persona, Roster
 
 SCHEMA_VERSION = "verdict-v2"
 REVIEW_MIN_WORDS = 60
@@ -315,6 +327,43 @@ def choose_route(
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """One persona's review as it is stored and published: completed with a verdict, or failed."""
+
+    status: ReviewStatus
+    verdict: Choice | None = None
+    review: str | None = None
+    key_points: tuple[str, ...] = ()
+    confidence: float | None = None
+    failure_reason: str | None = None
+    route_note: str | None = None
+    withheld_fields: tuple[str, ...] = ()
+    provenance: Provenance | None = None
+
+
+class PanelStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One panel run as the rules see it: who sits on it, and whether it is still running."""
+
+    personas: tuple[str, ...]
+    status: PanelStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReview:
+    """A review already stored on a panel: its persona and verdict (``None`` when it failed)."""
+
+    persona: str
+    verdict: Choice | None
+
+
+@dataclass(frozen=True, slots=True)
 class Tally:
     ship: int
     skip: int
@@ -329,6 +378,11 @@ class Tally:
     def partial(self) -> bool:
         return self.failed > 0
 
+    @property
+    def status(self) -> PanelStatus:
+        """A decided panel is partial when a reviewer failed, else complete."""
+        return PanelStatus.PARTIAL if self.partial else PanelStatus.COMPLETE
+
 
 def tally(verdicts: Sequence[str | None]) -> Tally:
     """``None`` stands for a reviewer that failed after its retries."""
@@ -336,4 +390,66 @@ def tally(verdicts: Sequence[str | None]) -> Tally:
         ship=sum(v == "ship" for v in verdicts),
         skip=sum(v == "skip" for v in verdicts),
         failed=sum(v is None for v in verdicts),
+    )
+
+
+def panel_verdict(panel: Panel | None, reviews: Sequence[StoredReview]) -> Tally | None:
+    """The tally of a running panel once each of its personas has a review; ``None`` while one is
+    still missing, or when there is no such panel or it is already decided."""
+    if panel is None or panel.status is not PanelStatus.RUNNING:
+        return None
+    if len(reviews) < len(panel.personas):
+        return None
+    return tally([r.verdict.value if r.verdict else None for r in reviews])
+
+
+def review_requests(slug: str, version: int, run: int, personas: Sequence[str]) -> list[ReviewRequested]:
+    """One review job per persona of a new panel run (the event id makes each job once)."""
+    return [
+        ReviewRequested.create(
+            event_id=f"review:{slug}:{version}:{run}:{persona}",
+            tool_slug=slug,
+            tool_version=version,
+            panel_run=run,
+            persona=persona,
+        )
+        for persona in personas
+    ]
+
+
+def review_completed(job: ReviewRequested, outcome: ReviewOutcome, roster: Roster) -> ReviewCompleted:
+    """The event for a stored review, with the persona's display name and place on the panel."""
+    persona = roster.get(job.persona)
+    return ReviewCompleted.create(
+        event_id=f"review-completed:{job.tool_slug}:{job.tool_version}:{job.panel_run}:{job.persona}",
+        tool_slug=job.tool_slug,
+        tool_version=job.tool_version,
+        panel_run=job.panel_run,
+        persona=job.persona,
+        persona_name=persona.display_name if persona else None,
+        persona_order=roster.order(job.persona),
+        status=outcome.status,
+        verdict=outcome.verdict,
+        review=outcome.review,
+        key_points=outcome.key_points,
+        confidence=outcome.confidence,
+        failure_reason=outcome.failure_reason,
+        provenance=outcome.provenance,
+        route_note=outcome.route_note,
+        withheld_fields=outcome.withheld_fields,
+    )
+
+
+def verdict_updated(job: ReviewRequested, result: Tally) -> PanelVerdictUpdated:
+    """The event for a decided panel (one per panel run)."""
+    return PanelVerdictUpdated.create(
+        event_id=f"panel:{job.tool_slug}:{job.tool_version}:{job.panel_run}",
+        tool_slug=job.tool_slug,
+        tool_version=job.tool_version,
+        panel_run=job.panel_run,
+        ship=result.ship,
+        skip=result.skip,
+        failed=result.failed,
+        ship_pct=result.ship_pct,
+        partial=result.partial,
     )

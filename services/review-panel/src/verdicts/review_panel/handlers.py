@@ -1,33 +1,80 @@
-"""review-panel's bus subscribers (thin): open a panel per tool version, run review jobs."""
+"""review-panel's bus subscribers (thin): open a panel per tool version, run its review jobs.
+
+Collaborators come by FastStream dependency: the panels (``stored_panels``), the reviewer
+(``current_reviewer``) and a job's delivery count (``delivery_count``); unit tests override them.
+"""
 
 from __future__ import annotations
 
-from faststream import Context
-from faststream.nats import NatsMessage, NatsRouter
+from typing import Annotated, Protocol
 
-from verdicts.contracts import ReviewRequested, ToolAnnounced, ToolUpdated
+from faststream import Context, Depends
+from faststream.nats import NatsRouter
+from faststream.nats.annotations import NatsBroker, NatsMessage
+from nats.errors import Error as NatsError
+
+from verdicts.contracts import ReviewRequested, Tool, ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM, PANEL_STREAM
 from verdicts.platform.broker import durable_subscriber
-from verdicts.platform.idempotency import process_once
-from verdicts.platform.service import Runtime
+from verdicts.platform.deps import DbPool
 from verdicts.platform.settings import PlatformSettings
-from verdicts.review_panel import store
 from verdicts.review_panel.config import PanelSettings
+from verdicts.review_panel.domain import ReviewOutcome
+from verdicts.review_panel.panels import PanelBook
+from verdicts.review_panel.personas import Roster
 from verdicts.review_panel.reviewer import Reviewer
 
-SCHEMA = store.SCHEMA
+ROSTER = "review_panel_roster"
+"""The FastStream context key the panel's roster is set under at start-up."""
+
+REVIEWER = "review_panel_reviewer"
+"""The FastStream context key the service's reviewer is set under at start-up."""
 
 
-def register(
-    router: NatsRouter, platform: PlatformSettings, panel: PanelSettings, reviewer: Reviewer
-) -> None:
-    personas = list(reviewer.personas)
+class Panels(Protocol):
+    async def open(self, event_id: str, tool: Tool, version: int) -> bool:
+        """Open the version's first panel run once; whether one was opened."""
+        ...
 
-    async def open_panel(event: ToolAnnounced | ToolUpdated, runtime: Runtime) -> None:
-        async with process_once(runtime.pool, SCHEMA, "tool-events", event.event_id) as conn:
-            if conn is not None:
-                await store.open_panel(conn, event.tool, event.version, personas)
+    async def job_state(self, job: ReviewRequested) -> tuple[Tool | None, bool]:
+        """The tool a job reviews (``None`` when unknown), and whether its review is stored."""
+        ...
 
+    async def record(self, job: ReviewRequested, outcome: ReviewOutcome) -> bool:
+        """Store and publish the review (once), deciding the panel on its last review."""
+        ...
+
+
+class Reviews(Protocol):
+    async def review(
+        self, broker: NatsBroker, tool: Tool, persona_id: str, *, deliveries: int
+    ) -> ReviewOutcome:
+        """One persona's review of ``tool`` (raises ``NackMessage`` to wait for inference)."""
+        ...
+
+
+def stored_panels(pool: DbPool, roster: Annotated[Roster, Context(ROSTER)]) -> Panels:
+    return PanelBook(pool, roster)
+
+
+def current_reviewer(reviewer: Annotated[Reviewer, Context(REVIEWER)]) -> Reviews:
+    return reviewer
+
+
+def delivery_count(msg: NatsMessage) -> int:
+    """How many times JetStream has delivered this job (1 for a message not from a stream)."""
+    try:
+        return msg.raw_message.metadata.num_delivered or 1
+    except NatsError:  # not a JetStream message: no metadata
+        return 1
+
+
+PanelsDep = Annotated[Panels, Depends(stored_panels, cast=False)]
+ReviewerDep = Annotated[Reviews, Depends(current_reviewer, cast=False)]
+Deliveries = Annotated[int, Depends(delivery_count, cast=False)]
+
+
+def register(router: NatsRouter, platform: PlatformSettings, panel: PanelSettings) -> None:
     @durable_subscriber(
         router,
         ToolAnnounced.SUBJECT,
@@ -35,14 +82,14 @@ def register(
         durable="review-panel-announced",
         settings=platform,
     )
-    async def on_announced(event: ToolAnnounced, runtime: Runtime = Context("runtime")) -> None:
-        await open_panel(event, runtime)
+    async def on_announced(event: ToolAnnounced, panels: PanelsDep) -> None:
+        await panels.open(event.event_id, event.tool, event.version)
 
     @durable_subscriber(
         router, ToolUpdated.SUBJECT, stream=INGEST_STREAM, durable="review-panel-updated", settings=platform
     )
-    async def on_updated(event: ToolUpdated, runtime: Runtime = Context("runtime")) -> None:
-        await open_panel(event, runtime)
+    async def on_updated(event: ToolUpdated, panels: PanelsDep) -> None:
+        await panels.open(event.event_id, event.tool, event.version)
 
     @durable_subscriber(
         router,
@@ -55,14 +102,16 @@ def register(
         max_workers=panel.concurrency,
     )
     async def on_review_requested(
-        job: ReviewRequested, msg: NatsMessage, runtime: Runtime = Context("runtime")
+        job: ReviewRequested,
+        panels: PanelsDep,
+        reviewer: ReviewerDep,
+        deliveries: Deliveries,
+        broker: NatsBroker,
     ) -> None:
-        tool, done = await store.job_state(runtime.pool, job)
+        tool, done = await panels.job_state(job)
         if tool is None:
             raise LookupError(f"no tool {job.tool_slug} v{job.tool_version} for a review job")
         if done:
             return
-        deliveries = msg.raw_message.metadata.num_delivered or 1
-        outcome = await reviewer.review(runtime.broker, tool, job.persona, deliveries=deliveries)
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            await store.store_review(conn, job, outcome)
+        outcome = await reviewer.review(broker, tool, job.persona, deliveries=deliveries)
+        await panels.record(job, outcome)

@@ -35,6 +35,7 @@ from verdicts.platform.inference_client import REPLY_GRACE_S, parse_inference_an
 from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.domain import (
     SCHEMA_VERSION,
+    ReviewOutcome,
     build_messages,
     choose_route,
     copy_problems,
@@ -43,29 +44,29 @@ from verdicts.review_panel.domain import (
     untrusted_record,
     verdict_schema,
 )
-from verdicts.review_panel.personas import Persona
-from verdicts.review_panel.store import ReviewOutcome
+from verdicts.review_panel.personas import Persona, Roster
 
 log = logging.getLogger(__name__)
 
 
 class Reviewer:
-    def __init__(self, settings: PanelSettings, personas: list[Persona], assignment: dict[str, str]) -> None:
+    """Writes one persona's review of one tool through ``inference.generate`` on the broker."""
+
+    def __init__(self, settings: PanelSettings, roster: Roster) -> None:
         self.settings = settings
-        self.personas = {p.id: p for p in personas}
-        self.assignment = assignment
-        self.available = settings.available_routes or sorted(set(assignment.values()))
+        self.roster = roster
+        self.available = settings.available_routes or sorted(set(roster.assignment.values()))
         # An unavailable route: the job is redelivered after 2 s, 4 s, ... up to the cap.
         self.backoff = Backoff(first_s=2.0, cap_s=settings.retry_max_delay_s)
 
     async def review(
         self, broker: NatsBroker, tool: Tool, persona_id: str, *, deliveries: int
     ) -> ReviewOutcome:
-        persona = self.personas.get(persona_id)
+        persona = self.roster.get(persona_id)
         if persona is None:
             return ReviewOutcome(ReviewStatus.FAILED, failure_reason=f"unknown persona {persona_id!r}")
         choice = choose_route(
-            self.assignment.get(persona.id, persona.default_route),
+            self.roster.route(persona),
             tool,
             families=self.settings.route_families,
             preference=self.settings.route_preference,
