@@ -1,21 +1,17 @@
-"""HTTP helpers every service shares: problem+json errors and strict JSON bodies."""
+"""HTTP helpers every service shares: problem+json errors for everything Litestar or a route refuses."""
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import ClientException, HTTPException, SerializationException, ValidationException
 from litestar.handlers import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
-from pydantic import BaseModel, ValidationError
 
-from verdicts.platform.validation import field_errors, litestar_errors
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
+from verdicts.platform.validation import litestar_errors
 
 PROBLEM_TYPE_BASE = "https://verdicts.dev/problems/"
 
@@ -40,45 +36,6 @@ def problem(
     )
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-async def read_json(request: Request[Any, Any, Any], *, max_bytes: int) -> Any:
-    """The request body as JSON, or a 4xx problem saying exactly what is wrong."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            f"send the body as application/json (got {media_type or 'no content type'})",
-            field="content-type",
-        )
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise too_large(max_bytes)
-    try:
-        return json.loads(body, parse_constant=_no_constants)
-    except UnicodeDecodeError:
-        raise problem(
-            400, "malformed-json", "Malformed JSON", "the body is not UTF-8", field="body"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise problem(
-            400,
-            "malformed-json",
-            "Malformed JSON",
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}",
-            field="body",
-        ) from None
-    except ValueError as exc:
-        raise problem(400, "malformed-json", "Malformed JSON", str(exc), field="body") from None
-
-
 def too_large(max_bytes: int) -> ProblemDetailsException:
     return problem(
         413,
@@ -88,21 +45,6 @@ def too_large(max_bytes: int) -> ProblemDetailsException:
         field="body",
         limit_bytes=max_bytes,
     )
-
-
-def validated(model: type[ModelT], data: Any, title: str) -> ModelT:
-    """``data`` as ``model``, or a 422 problem listing every field that is wrong."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = field_errors(exc)
-        raise problem(
-            422,
-            "validation-failed",
-            title,
-            f"invalid field {errors[0]['field']}: {errors[0]['message']}",
-            errors=errors,
-        ) from None
 
 
 # Litestar validates typed ``data`` bodies itself; these turn its answers into our problems.
