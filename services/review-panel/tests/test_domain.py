@@ -404,6 +404,18 @@ def test_lengths_are_bounded_by_the_patterns():
         jsonschema.validate(review(f"Claude 4 Sonnet is {WORDS}") | {"key_points": ["word " * 30]}, schema)
 
 
+def test_the_longest_review_the_pattern_allows_fits_the_token_budget():
+    # A model looping on a number used to run out of tokens mid-string (unterminated JSON).
+    schema = verdict_schema(tool())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(review(f"Claude 4 Sonnet is {WORDS} 2025202520252025"), schema)
+    with pytest.raises(jsonschema.ValidationError):  # more than 90 words
+        jsonschema.validate(review("Claude 4 Sonnet " + "works " * 95), schema)
+    longest = "Claude 4 Sonnet " + " ".join(["Abcdefghijklmnop,"] * 87)
+    jsonschema.validate(review(longest), schema)
+    assert len(longest) < 1600  # ~2.5+ characters a token for letters: well inside 768 tokens
+
+
 def test_each_persona_opens_its_review_with_its_own_words():
     personas = load_personas()
     assert all(p.opening for p in personas)

@@ -59,6 +59,13 @@ VERDICT_SCHEMA: dict[str, Any] = {
 # No '"' or backslash in a word: llama.cpp's server answered 500 ("does not match the expected
 # peg-native format") for answers whose strings held either (measured on xllamacpp, SmolLM2-135M).
 _WORD_CHARS = "A-Za-z0-9,.;:'()%&!?-"
+# A review word: letters (at most 16, then one punctuation mark) or a short number. The decoder
+# must be able to close the JSON inside max_tokens whatever the model does: SmolLM2's tokenizer
+# spends a token per digit, and a model that loops on a long number ("2025202520...") used to run
+# out of tokens mid-string. Worst case now: 90 words x ~7 tokens + key points, under 768 tokens.
+# One pattern word is one word to the grounding check too (no "&", "(" or "." inside a word).
+_REVIEW_WORD = "(\\(?[A-Za-z][A-Za-z'-]{0,15}|\\$?[0-9]{1,4}(\\.[0-9]{1,2})?%?)[,.;:!?)]?"
+REVIEW_PATTERN_MAX_WORDS = 90
 # LLGuidance reads standard regex escapes ("\\.", "\\(") in patterns; an escape it does not know
 # ("\\ ", which re.escape writes) made the server drop the constraint without an error, so only
 # these characters are escaped; '"' and backslash become a class of any other character (above).
@@ -78,10 +85,10 @@ def verdict_schema(tool: Tool, opening: str = "") -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(json.dumps(VERDICT_SCHEMA))
     # Well inside 60-180 words (punctuation splits words too), and inside the token budget.
     opened = len(opening.split())
-    extra_words = (REVIEW_MIN_WORDS - len(tool.name.split()) - opened, REVIEW_MAX_WORDS * 2 // 3 - opened)
+    extra_words = (REVIEW_MIN_WORDS - len(tool.name.split()) - opened, REVIEW_PATTERN_MAX_WORDS - opened)
     schema["properties"]["review"]["pattern"] = (
         f"^{_literal(tool.name)}{' ' + _literal(opening) if opening else ''}"
-        f"( [A-Za-z0-9][{_WORD_CHARS}]{{0,29}}){{{max(extra_words[0], 1)},{extra_words[1]}}}$"
+        f"( {_REVIEW_WORD}){{{max(extra_words[0], 1)},{extra_words[1]}}}$"
     )
     # Control characters in free strings are invalid JSON that a small model does emit.
     schema["properties"]["key_points"]["items"]["pattern"] = f"^[A-Za-z0-9][ {_WORD_CHARS}]{{2,79}}$"
