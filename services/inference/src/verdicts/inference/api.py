@@ -15,7 +15,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import InferenceErrorKind, InferenceReply, Message
-from verdicts.inference.domain import GatewayError
+from verdicts.inference.domain import GatewayError, GenerationJob
 from verdicts.inference.gateway import Gateway
 from verdicts.platform.deps import Injected
 from verdicts.platform.http import json_body, problem
@@ -251,8 +251,8 @@ class ChatController(Controller):
         )
         try:
             # HTTP callers send no deadline: receipt + the route's timeout.
-            job = gateway.job(
-                data.model,
+            job = GenerationJob.start(
+                gateway.route(data.model),
                 data.messages,
                 schema=data.answer_schema(),
                 max_tokens=max_tokens,

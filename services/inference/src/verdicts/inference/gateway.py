@@ -94,30 +94,6 @@ class Gateway:
             raise bad_request(f"unknown route {name!r}; known: {', '.join(sorted(self.routes))}")
         return route
 
-    def job(
-        self,
-        route_name: str,
-        messages: tuple[Message, ...] | list[Message],
-        *,
-        schema: dict[str, Any] | None,
-        max_tokens: int,
-        temperature: float,
-        seed: int | None,
-        deadline: datetime | None,
-        caller: str,
-    ) -> GenerationJob:
-        """The request as one job; its deadline is fixed here (receipt + route timeout if none)."""
-        return GenerationJob.start(
-            self.route(route_name),
-            messages,
-            schema=schema,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            deadline=deadline,
-            caller=caller,
-        )
-
     async def health(self, route: Route) -> str:
         """``ok`` (or ``configured``) when the route's backend can serve it, else a short reason."""
         return await self.backends[route.backend.value].health(route)
