@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import openai
 import pytest
@@ -11,26 +10,18 @@ from litestar import Litestar
 from litestar.exceptions import ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.testing import AsyncTestClient
+from route_testing import small_route
 from test_handlers import AnsweringBackend
 
 from verdicts.inference.api import CHAT_BODY_LIMIT, build_router
-from verdicts.inference.domain import BackendKind, Dialect, Route
+from verdicts.inference.domain import BackendKind
 from verdicts.inference.gateway import Gateway
 from verdicts.platform.http import body_too_large, validation_problem
 
 pytestmark = pytest.mark.unit
 
 VERDICT = {"type": "object", "properties": {"v": {"enum": ["ship", "skip"]}}, "required": ["v"]}
-ROUTE = Route(
-    name="r",
-    backend=BackendKind.OPENAI,
-    model="m",
-    dialect=Dialect.JSON_SCHEMA,
-    context_tokens=2048,
-    max_output_tokens=64,
-    price_in_per_mtok=Decimal(1),
-    price_out_per_mtok=Decimal(2),
-)
+ROUTE = small_route()
 
 
 @pytest.fixture

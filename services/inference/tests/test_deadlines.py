@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Step, fake_openai
+from route_testing import small_route
 
 from verdicts.contracts import InferenceErrorKind, InferenceRequest, Message
 from verdicts.inference.backends.openai_compatible import OpenAICompatibleBackend
-from verdicts.inference.domain import BackendKind, Dialect, GatewayError, Route
+from verdicts.inference.domain import BackendKind, GatewayError
 from verdicts.inference.gateway import Gateway
 from verdicts.inference.ledger import InMemoryLedger
 from verdicts.platform.testing.plugin import eventually
@@ -31,19 +32,7 @@ async def fake():
 
 
 def make_gateway(fake: FakeOpenAI, **route: Any) -> Gateway:
-    primary = Route(
-        name="r",
-        backend=BackendKind.OPENAI,
-        base_url=fake.url,
-        model="m",
-        dialect=Dialect.JSON_SCHEMA,
-        context_tokens=2048,
-        max_output_tokens=64,
-        price_in_per_mtok=Decimal(1),
-        price_out_per_mtok=Decimal(2),
-        daily_budget_usd=Decimal(1),
-        **route,
-    )
+    primary = small_route(base_url=fake.url, daily_budget_usd=Decimal(1), **route)
     spare = primary.model_copy(update={"name": "spare", "fallback": None})
     return Gateway(
         {"r": primary, "spare": spare},

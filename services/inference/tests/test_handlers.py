@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 from pydantic import ValidationError
+from route_testing import small_route
 
 from verdicts.contracts import (
     InferenceError,
@@ -20,7 +21,7 @@ from verdicts.contracts import (
 from verdicts.contracts.inference import Usage
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.inference.backends import Completion
-from verdicts.inference.domain import BackendKind, Dialect, GatewayError, GenerationJob, Route
+from verdicts.inference.domain import BackendKind, GatewayError, GenerationJob, Route
 from verdicts.inference.gateway import Gateway
 from verdicts.inference.handlers import current_gateway, register
 from verdicts.platform.inference_client import parse_inference_answer
@@ -85,16 +86,7 @@ class AnsweringBackend:
 
 
 def gateway_with(backend: AnsweringBackend) -> Gateway:
-    route = Route(
-        name="r",
-        backend=BackendKind.OPENAI,
-        model="m",
-        dialect=Dialect.JSON_SCHEMA,
-        context_tokens=2048,
-        max_output_tokens=64,
-        price_in_per_mtok=Decimal(1),
-        price_out_per_mtok=Decimal(2),
-    )
+    route = small_route()
     return Gateway({"r": route}, {BackendKind.OPENAI.value: backend})
 
 
