@@ -65,14 +65,16 @@ def load_migrations(source: str, directory: Path) -> list[Migration]:
     return [Migration(source, p.name, p.read_text()) for p in files]
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, service_dir: Path | None) -> list[str]:
+async def migrate(
+    pool: asyncpg.Pool, schema: str, service_dir: Path | None, *, platform_tables: bool = True
+) -> list[str]:
     """Apply the platform tables, then the service's own files, each once, in order.
 
     A transaction-scoped advisory lock per schema makes two replicas starting at
     once take turns; the loser finds everything applied. Returns what it applied.
     """
     check_schema_name(schema)
-    migrations = load_migrations("platform", PLATFORM_MIGRATIONS)
+    migrations = load_migrations("platform", PLATFORM_MIGRATIONS) if platform_tables else []
     if service_dir is not None and service_dir.is_dir():
         migrations += load_migrations(schema, service_dir)
     applied: list[str] = []

@@ -13,6 +13,7 @@ import asyncpg
 from faststream import Context
 from litestar.di import NamedDependency
 
+from verdicts.platform.access.keys import ApiKey
 from verdicts.platform.service import Runtime
 
 T = TypeVar("T")
@@ -21,3 +22,5 @@ DbPool = Annotated[asyncpg.Pool, Context("pool")]
 Injected = NamedDependency[T]
 PoolDep = NamedDependency[asyncpg.Pool]
 RuntimeDep = NamedDependency[Runtime]
+Caller = NamedDependency[ApiKey]
+"""The API key a ``requires(scope)`` guard let in."""

@@ -28,11 +28,14 @@ from opentelemetry import propagate
 
 from verdicts.contracts.base import Event
 from verdicts.platform import health
+from verdicts.platform.access import store as access_store
+from verdicts.platform.access.guards import KeyRing, caller
 from verdicts.platform.broker import make_broker
 from verdicts.platform.db import create_pool, migrate
 from verdicts.platform.http import body_too_large, client_problem, not_utf8
 from verdicts.platform.logs import configure_logging
 from verdicts.platform.outbox import OutboxRelay, event_headers
+from verdicts.platform.ratelimit import RateLimiter
 from verdicts.platform.settings import PlatformSettings, platform_settings
 from verdicts.platform.streams import provision_streams
 from verdicts.platform.telemetry import configure_telemetry
@@ -67,7 +70,7 @@ class Runtime:
     A plain class, not a dataclass: Litestar injects it into routes as it is (a dataclass
     would be validated field by field on every request)."""
 
-    __slots__ = ("broker", "pool", "services", "settings", "tasks")
+    __slots__ = ("broker", "keys", "pool", "public_limiter", "services", "settings", "tasks")
 
     def __init__(
         self, settings: PlatformSettings, broker: NatsBroker, services: Sequence[ServiceSpec]
@@ -76,6 +79,8 @@ class Runtime:
         self.broker = broker
         self.services = services
         self.pool: asyncpg.Pool
+        self.keys: KeyRing
+        self.public_limiter = RateLimiter(settings.public_rate_per_s, settings.public_burst)
         self.tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -127,8 +132,11 @@ def stream_for(subject: str) -> str:
 async def start_runtime(runtime: Runtime) -> None:
     settings = runtime.settings
     runtime.pool = await create_pool(settings.database_url, max_size=settings.db_pool_max)
+    await migrate(runtime.pool, access_store.SCHEMA, access_store.MIGRATIONS, platform_tables=False)
     for spec in runtime.services:
         await migrate(runtime.pool, spec.schema, spec.migrations)
+    runtime.keys = KeyRing(runtime.pool, settings.database_url)
+    await runtime.keys.start()
     await provision_streams(settings.nats_url, duplicate_window_s=settings.duplicate_window_s)
     runtime.broker.context.set_global("runtime", runtime)
     runtime.broker.context.set_global("pool", runtime.pool)
@@ -158,6 +166,8 @@ async def stop_runtime(runtime: Runtime) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     runtime.tasks.clear()
+    with contextlib.suppress(AttributeError):
+        await runtime.keys.stop()
     await runtime.broker.stop()
     with contextlib.suppress(AttributeError):
         await asyncio.wait_for(runtime.pool.close(), 10)
@@ -216,6 +226,7 @@ def build_app(
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False),
             "pool": Provide(lambda: runtime.pool, sync_to_thread=False),
+            "caller": Provide(caller, sync_to_thread=False),
         },
         debug=debug,
         logging_config=None,  # ours: JSON lines with trace ids (configure_logging)

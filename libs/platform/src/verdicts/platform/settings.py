@@ -12,6 +12,8 @@ from typing import Annotated, TypeVar
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from verdicts.platform.client_address import Network, parse_networks
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
@@ -55,6 +57,28 @@ class PlatformSettings(BaseSettings):
         default=10.0, gt=0, description="Longest pause between outbox relay retries"
     )
     db_pool_max: int = Field(default=10, ge=1, le=500)
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of proxies whose X-Forwarded-For is believed",
+    )
+    public_rate_per_s: float = Field(default=20.0, gt=0, description="Public requests per second per client")
+    public_burst: int = Field(default=200, ge=1, description="Public requests one client may burst")
+    key_requests_per_minute: int = Field(default=600, ge=1, description="Requests a minute per API key")
+    key_tools_per_day: int = Field(default=1000, ge=0, description="Tools one key may announce a day")
+    key_reruns_per_day: int = Field(default=100, ge=0, description="Panel re-runs one key may start a day")
+    key_inference_tokens_per_day: int = Field(
+        default=1_000_000, ge=0, description="Inference tokens (prompt + completion) per key a day"
+    )
+
+    @functools.cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     @field_validator("nats_url")
     @classmethod

@@ -22,7 +22,7 @@ from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
 from verdicts.votes.discards import DiscardLog
 from verdicts.votes.domain.ballots import ballot_id, canonical_pair, split_pair
-from verdicts.votes.domain.ratelimit import RateLimiter
+from verdicts.platform.ratelimit import RateLimiter
 from verdicts.votes.domain.tokens import InvalidVoterToken, issue_token, verify_token
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"

@@ -1,4 +1,4 @@
-"""Per-key rate limiting for the HTTP layer (per voter, per client address), in process.
+"""Per-key rate limiting for the HTTP layer (per voter, per client address, public reads), in process.
 
 GCRA, the generic cell rate algorithm: a token bucket that stores one float per key, the theoretical
 arrival time (TAT) of the next request, and so answers "how long until allowed" exactly, for a

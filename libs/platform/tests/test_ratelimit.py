@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from verdicts.votes.domain.ratelimit import MIN_SWEEP, RateLimiter
+from verdicts.platform.ratelimit import MIN_SWEEP, RateLimiter
 
 pytestmark = pytest.mark.unit
 
