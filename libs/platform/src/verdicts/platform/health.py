@@ -9,15 +9,16 @@ from litestar import Request, get
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from verdicts.platform.access.guards import PUBLIC
 from verdicts.platform.db import ping
 
 
-@get("/health/live", sync_to_thread=False, include_in_schema=False)
+@get("/health/live", sync_to_thread=False, include_in_schema=False, guards=[PUBLIC])
 def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@get("/health/ready", include_in_schema=False)
+@get("/health/ready", include_in_schema=False, guards=[PUBLIC])
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = request.app.state.runtime
     checks: dict[str, str] = {}

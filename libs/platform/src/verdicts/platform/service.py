@@ -34,6 +34,7 @@ from verdicts.platform.broker import make_broker
 from verdicts.platform.db import create_pool, migrate
 from verdicts.platform.http import body_too_large, client_problem, not_utf8
 from verdicts.platform.logs import configure_logging
+from verdicts.platform.openapi import document_access, openapi_config, reference_assets
 from verdicts.platform.outbox import OutboxRelay, event_headers
 from verdicts.platform.ratelimit import RateLimiter
 from verdicts.platform.settings import PlatformSettings, platform_settings
@@ -204,7 +205,7 @@ def build_app(
         finally:
             await stop_runtime(runtime)
 
-    handlers: list[ControllerRouterHandler] = [health.live, health.ready]
+    handlers: list[ControllerRouterHandler] = [health.live, health.ready, reference_assets()]
     for spec in specs:
         handlers.extend(spec.route_handlers)
     app = Litestar(
@@ -228,8 +229,10 @@ def build_app(
             "pool": Provide(lambda: runtime.pool, sync_to_thread=False),
             "caller": Provide(caller, sync_to_thread=False),
         },
+        openapi_config=openapi_config("Verdicts", "1"),
         debug=debug,
         logging_config=None,  # ours: JSON lines with trace ids (configure_logging)
     )
     app.state.runtime = runtime
+    document_access(app)
     return app

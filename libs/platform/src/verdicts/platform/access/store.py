@@ -91,9 +91,9 @@ async def consume(
     start = dt.datetime.fromtimestamp(now.timestamp() // seconds * seconds, dt.UTC)
     counted = await pool.fetchval(
         "INSERT INTO access.key_usage AS u (key_id, kind, window_start, amount) "
-        "SELECT $1, $2, $3, $4 WHERE $4 <= $5 "
+        "SELECT $1, $2, $3, $4::bigint WHERE $4::bigint <= $5::bigint "
         "ON CONFLICT (key_id, kind, window_start) DO UPDATE SET amount = u.amount + EXCLUDED.amount "
-        "WHERE u.amount + EXCLUDED.amount <= $5 RETURNING amount",
+        "WHERE u.amount + EXCLUDED.amount <= $5::bigint RETURNING amount",
         key_id,
         kind,
         start,
