@@ -129,3 +129,13 @@ async def test_the_openapi_document_names_the_scope_and_the_auth_answers(client)
     assert "/schema/assets/swagger-ui-bundle.js" in page.text
     assert (await client.get("/schema/assets/swagger-ui-bundle.js")).status_code == 200
     assert (await client.get("/schema/assets/reference.js")).status_code == 200
+
+
+async def test_security_headers_on_api_answers_and_the_reference_page(client):
+    answer = await client.get("/probe/open")
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    page = await client.get("/schema")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in page.headers["content-security-policy"].split("script-src")[1].split(";")[0]

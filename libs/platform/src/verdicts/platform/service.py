@@ -37,6 +37,7 @@ from verdicts.platform.logs import configure_logging
 from verdicts.platform.openapi import document_access, openapi_config, reference_assets
 from verdicts.platform.outbox import OutboxRelay, event_headers
 from verdicts.platform.ratelimit import RateLimiter
+from verdicts.platform.security_headers import security_headers
 from verdicts.platform.settings import PlatformSettings, platform_settings
 from verdicts.platform.streams import provision_streams
 from verdicts.platform.telemetry import configure_telemetry
@@ -230,6 +231,7 @@ def build_app(
             "caller": Provide(caller, sync_to_thread=False),
         },
         openapi_config=openapi_config("Verdicts", "1"),
+        middleware=[security_headers],
         debug=debug,
         logging_config=None,  # ours: JSON lines with trace ids (configure_logging)
     )

@@ -36,6 +36,14 @@ class PlatformSettings(BaseSettings):
             description="PostgreSQL URL; empty means `verdicts up` starts an embedded PostgreSQL",
         ),
     ]
+    site_url: Annotated[
+        str,
+        Field(
+            default="",
+            validation_alias=AliasChoices("VERDICTS_SITE_URL", "VERDICTS_RENDER_BASE_URL"),
+            description="The public site's base URL (https makes cookies Secure); default: the HTTP address",
+        ),
+    ]
     home: Path = Field(default=Path(".verdicts"), description="Where embedded data lives")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
@@ -93,6 +101,13 @@ class PlatformSettings(BaseSettings):
         if value and not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgresql:// or postgres://")
         return value
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("log_level")
     @classmethod

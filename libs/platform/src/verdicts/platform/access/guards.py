@@ -204,3 +204,9 @@ async def spend(runtime: Runtime, key: ApiKey, kind: str, amount: int, limit: in
     until = await store.consume(runtime.pool, key.key_id, kind, amount, limit, DAY)
     if until is not None:
         raise rate_limited(_seconds_until(until), f"this key's daily quota of {limit} {kind} is spent")
+
+
+async def settle(runtime: Runtime, key: ApiKey, kind: str, reserved: int, actual: int) -> None:
+    """A ``spend`` made at the most a request could cost, settled at what it did cost."""
+    if Scope.ADMIN not in key.scopes and actual < reserved:
+        await store.refund(runtime.pool, key.key_id, kind, reserved - actual, DAY)

@@ -86,9 +86,7 @@ async def consume(
 ) -> dt.datetime | None:
     """Count ``amount`` against ``limit`` in the current window: None when it fits (and is counted),
     else when the window ends. One statement, so concurrent replicas never overspend."""
-    now = dt.datetime.now(dt.UTC)
-    seconds = int(window.total_seconds())
-    start = dt.datetime.fromtimestamp(now.timestamp() // seconds * seconds, dt.UTC)
+    start = _window_start(window)
     counted = await pool.fetchval(
         "INSERT INTO access.key_usage AS u (key_id, kind, window_start, amount) "
         "SELECT $1, $2, $3, $4::bigint WHERE $4::bigint <= $5::bigint "
@@ -103,10 +101,20 @@ async def consume(
     return None if counted is not None else start + window
 
 
+async def refund(pool: asyncpg.Pool, key_id: str, kind: str, amount: int, window: dt.timedelta) -> None:
+    """Give back part of what ``consume`` counted in the current window (a reservation settled lower)."""
+    await pool.execute(
+        "UPDATE access.key_usage SET amount = greatest(0, amount - $4::bigint) "
+        "WHERE key_id = $1 AND kind = $2 AND window_start = $3",
+        key_id,
+        kind,
+        _window_start(window),
+        amount,
+    )
+
+
 async def used(pool: asyncpg.Pool, key_id: str, kind: str, window: dt.timedelta) -> int:
-    now = dt.datetime.now(dt.UTC)
-    seconds = int(window.total_seconds())
-    start = dt.datetime.fromtimestamp(now.timestamp() // seconds * seconds, dt.UTC)
+    start = _window_start(window)
     value = await pool.fetchval(
         "SELECT amount FROM access.key_usage WHERE key_id = $1 AND kind = $2 AND window_start = $3",
         key_id,
@@ -114,3 +122,8 @@ async def used(pool: asyncpg.Pool, key_id: str, kind: str, window: dt.timedelta)
         start,
     )
     return int(value or 0)
+
+
+def _window_start(window: dt.timedelta) -> dt.datetime:
+    seconds = int(window.total_seconds())
+    return dt.datetime.fromtimestamp(dt.datetime.now(dt.UTC).timestamp() // seconds * seconds, dt.UTC)
