@@ -69,8 +69,8 @@ class PlatformSettings(BaseSettings):
         default="",
         description="Comma-separated addresses or networks of proxies whose X-Forwarded-For is believed",
     )
-    public_rate_per_s: float = Field(default=20.0, gt=0, description="Public requests per second per client")
-    public_burst: int = Field(default=200, ge=1, description="Public requests one client may burst")
+    public_rate_per_s: float = Field(default=50.0, gt=0, description="Public reads per second per client")
+    public_burst: int = Field(default=500, ge=1, description="Public reads one client may burst")
     key_requests_per_minute: int = Field(default=600, ge=1, description="Requests a minute per API key")
     key_tools_per_day: int = Field(default=1000, ge=0, description="Tools one key may announce a day")
     key_reruns_per_day: int = Field(default=100, ge=0, description="Panel re-runs one key may start a day")

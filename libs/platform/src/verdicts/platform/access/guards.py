@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REALM = 'Bearer realm="verdicts"'
+READS = frozenset({"GET", "HEAD"})
 MINUTE = dt.timedelta(minutes=1)
 DAY = dt.timedelta(days=1)
 MAX_CACHED = 10_000
@@ -158,6 +159,8 @@ class Access:
     async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         runtime = runtime_of(connection)
         if self.scope is None:
+            if connection.scope.get("method") not in READS:
+                return  # public writes (votes) keep their own, stricter limits
             wait = runtime.public_limiter.hit(limit_key(client_of(connection)))
             if wait is not None:
                 raise rate_limited(wait, "too many requests from this address")
@@ -178,7 +181,7 @@ def _seconds_until(moment: dt.datetime) -> float:
 
 
 PUBLIC = Access(None)
-"""Anyone may call it; limited per client address."""
+"""Anyone may call it; reads are limited per client address."""
 
 
 def requires(scope: Scope) -> Access:
