@@ -46,7 +46,16 @@ def ingest_api(settings, tmp_path_factory):
                 pass
             assert proc.poll() is None, log.read_text()
             time.sleep(0.1)
-        yield url, env | {"VERDICTS_API_URL": url}
+        created = subprocess.run(
+            [VERDICTS, "keys", "create", "--name", "announce test", "--scopes", "admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        key = created.stdout.strip()
+        assert key.startswith("vdk_") and key not in created.stderr
+        yield url, env | {"VERDICTS_API_URL": url, "VERDICTS_API_KEY": key}
     finally:
         proc.terminate()
         proc.wait(30)
@@ -110,6 +119,14 @@ async def test_rejected_items_are_listed_and_fail_the_command(ingest_api, tmp_pa
     assert result.returncode == 1
     assert "rejected item 0: invalid field" in result.stderr
     assert result.stdout.strip() == "0 accepted, 0 updated, 0 unchanged, 1 rejected"
+
+
+def test_announcing_without_a_key_is_refused_in_one_line(ingest_api):
+    _, env = ingest_api
+    result = announce({k: v for k, v in env.items() if k != "VERDICTS_API_KEY"}, SAMPLE)
+    assert result.returncode == 2
+    assert "401" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_an_unreachable_api_is_one_line(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -78,6 +79,16 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
         assert ready["checks"] == {"broker": "ok", "database": "ok", "model": "ok", "ballot-publisher": "ok"}
         assert set(ready["services"]) == {"ingest", "review-panel", "votes", "render", "inference"}
         assert "Verdicts is up." in log.read_text()
+        key_file = home / "admin.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert f"Admin API key written to {key_file.resolve()}" in log.read_text()
+        admin_key = key_file.read_text().strip()
+        assert admin_key not in log.read_text()
+        keys_listed = subprocess.run(
+            [VERDICTS, "keys", "list", "--json"], env=env, capture_output=True, text=True, check=True
+        )
+        assert [k["scopes"] for k in json.loads(keys_listed.stdout)] == [["admin"]]
+        assert admin_key not in keys_listed.stdout
         assert f"nats://127.0.0.1:{ports['nats']}" in log.read_text()
 
         status = subprocess.run(
@@ -85,7 +96,7 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
         )
         report = json.loads(status.stdout)
         assert set(report["streams"]) == {"INGEST", "PANEL", "VOTES", "RENDER", "DEADLETTER"}
-        assert set(report["schemas"]) == {"ingest", "review_panel", "votes", "render", "inference"}
+        assert set(report["schemas"]) == {"access", "ingest", "review_panel", "votes", "render", "inference"}
         assert "platform/001_outbox.sql" in report["schemas"]["ingest"]["migrations"]
         assert report["model"]["models"] == ["smollm2-135m-instruct"]
 
@@ -104,6 +115,7 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
     try:
         wait_ready(proc, ports["http"], log)
         assert (home / "postgres" / "pgdata" / "PG_VERSION").exists()
+        assert (home / "admin.key").read_text().strip() == admin_key  # kept, not re-issued
     finally:
         alive = stop(proc, signal.SIGTERM)
     assert alive == []

@@ -1,4 +1,4 @@
-"""The `verdicts` command: up, run, status, announce, review, ask, docs."""
+"""The `verdicts` command: up, run, status, announce, review, ask, keys, docs."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def main() -> None:
 @main.command()
 def up() -> None:
     """Start the whole stack on embedded defaults (Ctrl-C stops everything)."""
+    import asyncio
+
+    from verdicts.cli.keys import ensure_admin_key
     from verdicts.cli.registry import load_all
     from verdicts.cli.stack import (
         EmbeddedSettings,
@@ -100,6 +103,11 @@ def up() -> None:
                         err=False,
                     )
 
+                key_file, created = asyncio.run(ensure_admin_key(settings.home, stack.database_url))
+                click.echo(
+                    f"Admin API key {'written to' if created else 'kept in'} {key_file.resolve()} "
+                    "(owner-only; `verdicts announce` and `verdicts review` use it)."
+                )
                 app = build_app(load_all(), settings, on_started=[announce])
                 started = serve(app, settings)
             finally:
@@ -155,6 +163,7 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
     import httpx
 
     from verdicts.cli.announce import AnnounceError, api_url, load_tools, send_batch, summarize
+    from verdicts.cli.keys import auth_headers
 
     try:
         tools = load_tools(file)
@@ -165,7 +174,7 @@ def announce(file: Path, api: str | None, batch_size: int) -> None:
     try:
         results: list[dict[str, Any]] = []
         with (
-            httpx.Client(base_url=base, timeout=60) as client,
+            httpx.Client(base_url=base, timeout=60, headers=auth_headers(settings_or_exit().home)) as client,
             click.progressbar(
                 length=len(tools), label=f"Announcing {len(tools)} tools", file=sys.stderr
             ) as bar,
@@ -197,11 +206,13 @@ def review(slug: str, api: str | None, wait: bool, timeout_s: float) -> None:
     import httpx
 
     from verdicts.cli.announce import api_url
+    from verdicts.cli.keys import auth_headers
     from verdicts.cli.review import ReviewError, describe, start_panel, wait_for_panel
 
     base = (api or api_url(settings_or_exit().home)).rstrip("/")
     try:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        headers = auth_headers(settings_or_exit().home)
+        with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
             started = start_panel(client, slug)
             click.echo(f"panel run {started['run']} for {slug} v{started['version']} started")
             if not wait:
@@ -257,6 +268,76 @@ def ask(
         f"{reply.usage.tokens_out} out, {reply.latency_ms:.0f} ms, ${reply.cost_usd}",
         err=True,
     )
+
+
+@main.group()
+def keys() -> None:
+    """Partner API keys (printed once at creation; only a digest is kept)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who holds the key (shown in lists and the ledger).")
+@click.option(
+    "--scopes", required=True, help="Comma-separated: tools:write, reviews:rerun, inference, admin."
+)
+@click.option("--vendor", "vendors", multiple=True, help="A vendor whose tools the key may write.")
+def keys_create(name: str, scopes: str, vendors: tuple[str, ...]) -> None:
+    """Create a key and print it once."""
+    import asyncio
+
+    from verdicts.cli.keys import KeysError, create, database_url
+    from verdicts.platform.access.keys import parse_scopes
+
+    try:
+        wanted = parse_scopes(scopes)
+        key_id, secret = asyncio.run(
+            create(database_url(settings_or_exit().home), name, wanted, frozenset(vendors))
+        )
+    except (ValueError, KeysError) as exc:
+        fail(str(exc))
+        return
+    click.echo(f"key {key_id} created for {name} ({', '.join(sorted(wanted))}); it is shown once:", err=True)
+    click.echo(secret)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(as_json: bool) -> None:
+    """Every key: id, name, scopes, vendors, created, revoked (never a secret)."""
+    import asyncio
+
+    from verdicts.cli.keys import KeysError, database_url, listing
+
+    try:
+        rows = asyncio.run(listing(database_url(settings_or_exit().home)))
+    except KeysError as exc:
+        fail(str(exc))
+        return
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "live"
+        vendors = f" vendors={','.join(row['vendors'])}" if row["vendors"] else ""
+        click.echo(f"{row['id']}  {row['name']}  {','.join(row['scopes'])}{vendors}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: every process refuses it within a second."""
+    import asyncio
+
+    from verdicts.cli.keys import KeysError, database_url, revoke
+
+    try:
+        done = asyncio.run(revoke(database_url(settings_or_exit().home), key_id))
+    except KeysError as exc:
+        fail(str(exc))
+        return
+    if not done:
+        fail(f"no key {key_id!r}")
+    click.echo(f"key {key_id} revoked")
 
 
 @main.group()
