@@ -54,7 +54,8 @@ def ingest_api(settings, tmp_path_factory):
             check=True,
         )
         key = created.stdout.strip()
-        assert key.startswith("vdk_") and key not in created.stderr
+        assert key.startswith("vdk_")
+        assert key not in created.stderr
         yield url, env | {"VERDICTS_API_URL": url, "VERDICTS_API_KEY": key}
     finally:
         proc.terminate()
