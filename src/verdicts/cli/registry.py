@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from verdicts.platform.service import ServiceSpec
+from verdicts.platform.settings import PlatformSettings
 
 SERVICE_MODULES: dict[str, str] = {
     "ingest": "verdicts.ingest.app",
@@ -22,10 +24,13 @@ def schema_of(name: str) -> str:
     return schema
 
 
-def load_service(name: str) -> ServiceSpec:
-    spec: ServiceSpec = importlib.import_module(SERVICE_MODULES[name]).create_app()
+def load_service(name: str, platform: PlatformSettings | None = None) -> ServiceSpec:
+    """``name``'s spec, built with ``platform`` settings (default: the environment's)."""
+    create_app = importlib.import_module(SERVICE_MODULES[name]).create_app
+    takes_settings = bool(inspect.signature(create_app).parameters)
+    spec: ServiceSpec = create_app(platform) if takes_settings and platform is not None else create_app()
     return spec
 
 
-def load_all() -> list[ServiceSpec]:
-    return [load_service(name) for name in SERVICE_MODULES]
+def load_all(platform: PlatformSettings | None = None) -> list[ServiceSpec]:
+    return [load_service(name, platform) for name in SERVICE_MODULES]
