@@ -1,6 +1,6 @@
 """The auth matrix, generated from the app's own route table.
 
-Every route × (no key, malformed, unknown, revoked, each scope, another vendor's key) → the answer its
+Every route by (no key, malformed, unknown, revoked, each scope, another vendor's key) → the answer its
 declared rule promises. A route added without a rule fails here, as does a guard that lets the wrong
 key through or refuses the right one.
 """
