@@ -139,3 +139,17 @@ async def test_security_headers_on_api_answers_and_the_reference_page(client):
     page = await client.get("/schema")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "unsafe-inline" not in page.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+
+
+async def test_keys_never_reach_logs_or_trace_header_capture(client, database_url, caplog):
+    import os
+
+    from verdicts.platform.telemetry import SANITIZE_FIELDS
+
+    key = await grant(database_url, Scope.TOOLS_WRITE, vendors=("Acme",), name="quiet")
+    caplog.set_level("DEBUG")
+    await client.post("/probe/write", headers=bearer(key))
+    await client.post("/probe/write", headers=bearer(key[:-2] + "zz"))
+    assert key not in caplog.text
+    assert key[:-2] not in caplog.text
+    assert "authorization" in os.environ[SANITIZE_FIELDS].lower()

@@ -11,11 +11,23 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _configured = False
+SANITIZE_FIELDS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+SECRET_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key")
+"""Redacted on spans even when an operator turns on header capture: keys never reach a trace."""
+
+
+def redact_secret_headers() -> None:
+    """Add the secret-bearing headers to whatever sanitize list the environment already names."""
+    named = [f.strip() for f in os.environ.get(SANITIZE_FIELDS, "").split(",") if f.strip()]
+    missing = [h for h in SECRET_HEADERS if h not in {n.lower() for n in named}]
+    if missing:
+        os.environ[SANITIZE_FIELDS] = ",".join([*named, *missing])
 
 
 def configure_telemetry(service_name: str) -> TracerProvider:
     """Install a tracer provider once per process (standard ``OTEL_*`` variables apply)."""
     global _configured
+    redact_secret_headers()
     provider = trace.get_tracer_provider()
     if _configured and isinstance(provider, TracerProvider):
         return provider
