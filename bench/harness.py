@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres
@@ -51,6 +53,12 @@ def servers() -> Iterator[Servers]:
     finally:
         nats.stop()
         pg.stop()
+
+
+async def admin_headers(env: Servers) -> dict[str, str]:
+    """An admin key for the benchmark's own writes (admin keys are not rate-limited)."""
+    key = await grant(env.database_url, Scope.ADMIN, name="bench")
+    return {"Authorization": f"Bearer {key}"}
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.harness import Servers, service
+from bench.harness import Servers, admin_headers, service
 from verdicts.platform.testing import sample_tools
 
 SAMPLE = sample_tools()
@@ -34,8 +34,8 @@ async def _pool_map(items: list[Any], worker: Any) -> None:
     await asyncio.gather(*(drain() for _ in range(CONCURRENCY)))
 
 
-async def through_http(url: str, items: list[dict[str, Any]]) -> float:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+async def through_http(url: str, items: list[dict[str, Any]], headers: dict[str, str]) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
 
         async def post(item: dict[str, Any]) -> None:
             response = await client.post("/v1/tools", json=item)
@@ -68,9 +68,10 @@ async def raw_insert(database_url: str, items: list[dict[str, Any]]) -> float:
 
 async def run(env: Servers, n: int) -> dict[str, float]:
     baseline = await raw_insert(env.database_url, tools(n, "raw"))
+    headers = await admin_headers(env)
     with service("ingest", env) as url:
-        await through_http(url, tools(50, "warmup"))
-        measured = await through_http(url, tools(n, "http"))
+        await through_http(url, tools(50, "warmup"), headers)
+        measured = await through_http(url, tools(n, "http"), headers)
     return {"tools": n, "http_per_s": n / measured, "raw_insert_per_s": n / baseline}
 
 

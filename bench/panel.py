@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.harness import Servers, service
+from bench.harness import Servers, admin_headers, service
 from verdicts.platform.testing import sample_tools
 
 SAMPLE = sample_tools()
@@ -29,7 +29,8 @@ async def run(env: Servers, model_url: str) -> dict[str, Any]:
         conn = await asyncpg.connect(env.database_url)
         try:
             started = time.perf_counter()
-            async with httpx.AsyncClient(base_url=ingest_url, timeout=60) as client:
+            headers = await admin_headers(env)
+            async with httpx.AsyncClient(base_url=ingest_url, timeout=60, headers=headers) as client:
                 answer = await client.post("/v1/tools/batch", json=SAMPLE)
                 answer.raise_for_status()
             done = "SELECT count(*) FROM review_panel.panels WHERE status <> 'running'"
