@@ -103,13 +103,16 @@ async def test_a_batch_over_1000_items_is_refused_whole(client, db):
     await nothing_stored(db)
 
 
-async def test_a_different_tool_claiming_an_existing_slug_is_a_conflict(client, db):
+async def test_a_different_tool_claiming_an_existing_slug_is_a_conflict_not_naming_the_holder(client, db):
     first = await client.post("/v1/tools", json={**GOOD, "name": "Slug Owner", "vendor": "First Co"})
     assert first.status_code == 201
     outbox_before = await db.fetchval("SELECT count(*) FROM ingest.outbox")
+    # The admin key may write both vendors' tools: a conflict, not a refusal.
     claim = await client.post("/v1/tools", json={**GOOD, "name": "slug  OWNER", "vendor": "Second Co"})
     assert claim.status_code == 409
+    assert claim.json()["code"] == "slug-taken"
     assert claim.json()["field"] == "name"
+    assert "First Co" not in claim.text
     assert await db.fetchval("SELECT count(*) FROM ingest.tool_versions WHERE slug = 'slug-owner'") == 1
     assert await db.fetchval("SELECT count(*) FROM ingest.outbox") == outbox_before
     assert (await client.get("/v1/tools/slug-owner")).json()["vendor"] == "First Co"

@@ -13,6 +13,8 @@ import pytest
 
 from verdicts.ingest.app import create_app
 from verdicts.ingest.config import IngestSettings
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import served
 
@@ -57,11 +59,14 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-async def test_a_10_mib_chunked_body_is_refused_without_being_held(settings):
+async def test_a_10_mib_chunked_body_is_refused_without_being_held(settings, database_url):
     app = Counted(build_app([create_app()], settings))
     limit = IngestSettings().max_body_bytes
+    key = await grant(database_url, Scope.TOOLS_WRITE, vendors=("Probe Co",))
     async with served(app) as url, httpx.AsyncClient(base_url=url) as client:
-        headers = {"content-type": "application/json"}
+        # With a key: the guard lets it in and the body is read up to the limit (without one the
+        # 401 comes before any of it is read).
+        headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
         warm_up = await client.post("/v1/tools", content=Chunks(2 * MiB), headers=headers)
         assert warm_up.status_code == 413, warm_up.text
 

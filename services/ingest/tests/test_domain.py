@@ -15,6 +15,8 @@ from verdicts.ingest.domain import (
     ToolSubmission,
     category_of,
     check_batch,
+    check_own_vendor,
+    check_own_vendors,
     content_hash,
     ignored,
     make_slug,
@@ -22,6 +24,7 @@ from verdicts.ingest.domain import (
     revise,
     submission_of,
     to_tool,
+    writes,
 )
 from verdicts.platform.testing import SAMPLE_TOOLS_FILE
 from verdicts.platform.validation import field_errors
@@ -176,26 +179,68 @@ def announced(**patch) -> tuple:
     return tool, content_hash(tool)
 
 
+def anyone(vendor: str) -> bool:
+    return True
+
+
+def only(*vendors: str):
+    return lambda vendor: vendor.casefold() in {v.casefold() for v in vendors}
+
+
 def test_the_same_content_again_is_unchanged():
     tool, digest = announced()
     held = Current(vendor="Anthropic", vendor_key="anthropic", version=3, content_hash=digest)
-    assert revise(held, tool, digest) == Revision(Outcome.UNCHANGED, 3)
+    assert revise(held, tool, digest, only("Anthropic")) == Revision(Outcome.UNCHANGED, 3)
 
 
 def test_new_content_from_the_same_vendor_is_the_next_version():
     tool, digest = announced(description="Other.", vendor="  ANTHROPIC ")
     held = Current(vendor="Anthropic", vendor_key="anthropic", version=3, content_hash="old")
-    assert revise(held, tool, digest) == Revision(Outcome.UPDATED, 4, 3)
+    assert revise(held, tool, digest, only("Anthropic")) == Revision(Outcome.UPDATED, 4, 3)
 
 
-def test_another_vendor_cannot_take_a_slug():
+def test_another_vendors_tool_is_refused_without_naming_the_vendor():
     tool, digest = announced(vendor="Imitator Inc")
     held = Current(vendor="Anthropic", vendor_key="anthropic", version=1, content_hash=digest)
     with pytest.raises(Rejection) as err:
-        revise(held, tool, digest)
+        revise(held, tool, digest, only("Imitator Inc"))
+    assert err.value.code == "not-your-tool"
+    assert err.value.field == "name"
+    assert "Anthropic" not in err.value.detail
+
+
+def test_a_caller_who_may_write_both_vendors_gets_a_conflict_not_naming_the_holder():
+    tool, digest = announced(vendor="Imitator Inc")
+    held = Current(vendor="Anthropic", vendor_key="anthropic", version=1, content_hash=digest)
+    with pytest.raises(Rejection) as err:
+        revise(held, tool, digest, anyone)
     assert err.value.code == "slug-taken"
     assert err.value.field == "name"
-    assert "'Anthropic'" in err.value.detail
+    assert "Anthropic" not in err.value.detail
+
+
+def test_a_caller_writes_only_its_own_vendors_tools():
+    submission = ToolSubmission.model_validate(base())
+    check_own_vendor(submission, only("anthropic"))
+    with pytest.raises(Rejection) as err:
+        check_own_vendor(submission, only("Someone Else"))
+    assert (err.value.code, err.value.field) == ("not-your-vendor", "vendor")
+
+
+def test_a_batch_naming_another_vendor_is_refused_whole_listing_the_items():
+    mine = ToolSubmission.model_validate(base())
+    theirs = ToolSubmission.model_validate(base() | {"vendor": "Other Co"})
+    invalid = Rejection("validation-failed", "bad", [{"field": "body", "message": "bad"}])
+    check_own_vendors([mine, invalid, mine], only("Anthropic"))
+    with pytest.raises(Rejection) as err:
+        check_own_vendors([mine, theirs, invalid, theirs], only("Anthropic"))
+    assert (err.value.code, err.value.field) == ("not-your-vendor", "vendor")
+    assert err.value.extra == {"items": [1, 3]}
+    assert [e["index"] for e in err.value.errors] == [1, 3]
+
+
+def test_only_tools_written_count_against_the_quota():
+    assert [writes(o) for o in Outcome] == [True, True, False]
 
 
 def test_fields_not_kept_are_said_so():

@@ -1,5 +1,5 @@
 """`model_family` steers the panel's self-judging guard, so ingest keeps it only from trusted
-submitters (VERDICTS_INGEST_TRUST_MODEL_FAMILY; partner keys will carry the trust later)."""
+submitters (VERDICTS_INGEST_TRUST_MODEL_FAMILY), whatever key announces the tool."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from litestar.testing import AsyncTestClient
 from verdicts.contracts import ToolAnnounced
 from verdicts.ingest.app import create_app
 from verdicts.ingest.domain import ToolSubmission, to_tool, untrusted_fields
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.service import build_app
 from verdicts.platform.testing import sample_tools
 
@@ -43,10 +45,17 @@ async def announced_tool(db, slug: str) -> ToolAnnounced:
     return ToolAnnounced.model_validate(next(e for e in events if e["tool"]["slug"] == slug))
 
 
+async def vendor_key(database_url: str) -> dict[str, str]:
+    """A partner's key for the sample tool's vendor."""
+    key = await grant(database_url, Scope.TOOLS_WRITE, vendors=(SAMPLE["vendor"],))
+    return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.mark.integration
-async def test_an_ordinary_submission_cannot_set_model_family(settings, db, monkeypatch):
+async def test_an_ordinary_submission_cannot_set_model_family(settings, database_url, db, monkeypatch):
     monkeypatch.delenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", raising=False)
     async with AsyncTestClient(build_app([create_app()], settings)) as client:
+        client.headers.update(await vendor_key(database_url))
         one = await client.post("/v1/tools", json=submission(name="Family Claim One"))
         assert one.status_code == 201, one.text
         assert one.json()["ignored"] == ["model_family"]
@@ -62,9 +71,10 @@ async def test_an_ordinary_submission_cannot_set_model_family(settings, db, monk
 
 
 @pytest.mark.integration
-async def test_a_trusted_deployment_keeps_model_family(settings, db, monkeypatch):
+async def test_a_trusted_deployment_keeps_model_family(settings, database_url, db, monkeypatch):
     monkeypatch.setenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", "true")
     async with AsyncTestClient(build_app([create_app()], settings)) as client:
+        client.headers.update(await vendor_key(database_url))
         kept = await client.post("/v1/tools", json=submission(name="Family Kept", model_family="SmolLM"))
         assert kept.status_code == 201, kept.text
         assert "ignored" not in kept.json()

@@ -11,6 +11,8 @@ from litestar.testing import AsyncTestClient
 from verdicts.contracts import ToolAnnounced
 from verdicts.contracts.subjects import INGEST_STREAM
 from verdicts.ingest.app import create_app
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.process import free_port
 from verdicts.platform.service import build_app
@@ -44,7 +46,8 @@ async def announced(url: str) -> list[ToolAnnounced]:
         await nc.close()
 
 
-async def test_announce_while_nats_is_down_arrives_exactly_once(tmp_path, settings):
+async def test_announce_while_nats_is_down_arrives_exactly_once(tmp_path, settings, database_url):
+    key = await grant(database_url, Scope.TOOLS_WRITE, vendors=(TOOL["vendor"],))
     port = free_port()
     server = EmbeddedNats(tmp_path / "nats", port=port)
     server.start()
@@ -55,7 +58,7 @@ async def test_announce_while_nats_is_down_arrives_exactly_once(tmp_path, settin
             server.stop()
             assert (await client.get("/health/ready")).json()["checks"]["broker"] != "ok"
 
-            response = await client.post("/v1/tools", json=TOOL)
+            response = await client.post("/v1/tools", json=TOOL, headers={"Authorization": f"Bearer {key}"})
             assert response.status_code == 201
             await asyncio.sleep(2)  # the relay tries, fails and backs off meanwhile
 

@@ -1,12 +1,16 @@
 """ingest's HTTP API: announce one tool or a batch, list and read tools, list categories.
 
 Thin: Litestar validates typed bodies (and refuses any over VERDICTS_INGEST_MAX_BODY_BYTES while
-reading), ``catalogue`` announces, refusals are problem+json answers.
+reading), ``catalogue`` announces, refusals are problem+json answers. Reads are public; announcing
+needs a ``tools:write`` key bound to the tools' vendor, and counts against the key's daily quota.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, Router, get, post
@@ -18,13 +22,19 @@ from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 
 from verdicts.contracts import Tool
 from verdicts.ingest import store
-from verdicts.ingest.catalogue import Catalogue, Saved
+from verdicts.ingest.catalogue import Catalogue, Draft, Saved
 from verdicts.ingest.config import IngestSettings
-from verdicts.ingest.domain import Outcome, Rejection, ToolSubmission, ignored
-from verdicts.platform.deps import Injected, PoolDep
+from verdicts.ingest.domain import Outcome, Rejection, ToolSubmission, ignored, writes
+from verdicts.platform.access.guards import PUBLIC, requires, settle, spend
+from verdicts.platform.access.keys import ApiKey, Scope
+from verdicts.platform.deps import Caller, Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
+from verdicts.platform.openapi import problem_responses
+from verdicts.platform.service import Runtime
 
-STATUS_BY_CODE = {"slug-taken": 409}  # any other rejection is a 422
+# Any other rejection is a 422.
+STATUS_BY_CODE = {"slug-taken": 409, "not-your-vendor": 403, "not-your-tool": 403}
+TOOLS_QUOTA = "tools"
 
 
 class _Answer(BaseModel):
@@ -103,17 +113,39 @@ BatchBody = Annotated[
 ]
 
 
-def rejected(rejection: Rejection) -> ProblemDetailsException:
-    """A single tool's rejection as problem+json (409 for a taken slug, else 422)."""
-    status = STATUS_BY_CODE.get(rejection.code, 422)
+def rejected(rejection: Rejection, title: str = "Tool rejected") -> ProblemDetailsException:
+    """A rejection as problem+json: 403 for another vendor's tool, 409 for a taken slug, else 422."""
     return problem(
-        status,
+        STATUS_BY_CODE.get(rejection.code, 422),
         rejection.code,
-        "Tool rejected",
+        title,
         rejection.detail,
         field=rejection.field,
         errors=rejection.errors,
+        **rejection.extra,
     )
+
+
+@dataclass
+class Reservation:
+    """Tools reserved on a key's daily quota; ``stored`` is how many were, the rest is refunded."""
+
+    count: int
+    stored: int = 0
+
+
+@asynccontextmanager
+async def tools_reserved(runtime: Runtime, caller: ApiKey, count: int) -> AsyncIterator[Reservation]:
+    """Reserve ``count`` tools before storing any (429 when over the quota), and refund what was
+    not stored (rejected, or unchanged: only tools written count)."""
+    reservation = Reservation(count)
+    if count:
+        await spend(runtime, caller, TOOLS_QUOTA, count, runtime.settings.key_tools_per_day)
+    try:
+        yield reservation
+    finally:
+        if count:
+            await settle(runtime, caller, TOOLS_QUOTA, count, reservation.stored)
 
 
 def item_result(index: int, result: Saved | Rejection) -> ItemResult:
@@ -130,13 +162,26 @@ class ToolController(Controller):
     path = "/v1/tools"
     tags = ["ingest"]
 
-    @post("/", guards=[json_body])
+    @post(
+        "/",
+        guards=[requires(Scope.TOOLS_WRITE), json_body],
+        responses=problem_responses(400, 409, 413, 415, 422),
+    )
     async def create_tool(
-        self, data: JSONBody[ToolSubmission], catalogue: Injected[Catalogue], pool: PoolDep
+        self,
+        data: JSONBody[ToolSubmission],
+        catalogue: Injected[Catalogue],
+        pool: PoolDep,
+        runtime: RuntimeDep,
+        caller: Caller,
     ) -> Response[Announced]:
-        """Announce one tool: 201 when new, 200 when updated or unchanged."""
+        """Announce one tool of a vendor the key is bound to: 201 when new, 200 when updated or
+        unchanged."""
         try:
-            saved = await catalogue.announce(pool, data)
+            draft = await catalogue.draft(pool, data, caller.owns_vendor)
+            async with tools_reserved(runtime, caller, 1) as reservation:
+                saved = await catalogue.store(pool, draft, caller.owns_vendor)
+                reservation.stored = int(writes(saved.outcome))
         except Rejection as rejection:
             raise rejected(rejection) from None
         answer = Announced.model_validate(
@@ -151,21 +196,36 @@ class ToolController(Controller):
         status = HTTP_201_CREATED if saved.outcome is Outcome.ACCEPTED else HTTP_200_OK
         return Response(answer, status_code=status)
 
-    @post("/batch", guards=[json_body], status_code=HTTP_200_OK)
+    @post(
+        "/batch",
+        guards=[requires(Scope.TOOLS_WRITE), json_body],
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 413, 415, 422),
+    )
     async def create_tools(
-        self, data: BatchBody, catalogue: Injected[Catalogue], pool: PoolDep
+        self,
+        data: BatchBody,
+        catalogue: Injected[Catalogue],
+        pool: PoolDep,
+        runtime: RuntimeDep,
+        caller: Caller,
     ) -> BatchAnswer:
-        """Announce a JSON list of tools; each item gets its own result, good ones are stored."""
+        """Announce a JSON list of tools; each item gets its own result, good ones are stored.
+
+        Refused whole, with nothing stored: a batch over the size limit (422), one naming a vendor
+        the key is not bound to (403), one whose storable items exceed the key's quota (429)."""
         try:
-            results = await catalogue.announce_batch(pool, data)
+            drafts = await catalogue.draft_batch(pool, data, caller.owns_vendor)
         except Rejection as rejection:
-            raise problem(
-                422, rejection.code, "Batch rejected", rejection.detail, field="body", **rejection.extra
-            ) from None
+            raise rejected(rejection, "Batch rejected") from None
+        storable = sum(isinstance(draft, Draft) for draft in drafts)
+        async with tools_reserved(runtime, caller, storable) as reservation:
+            results = await catalogue.store_batch(pool, drafts, caller.owns_vendor)
+            reservation.stored = sum(isinstance(r, Saved) and writes(r.outcome) for r in results)
         answers = [item_result(index, result) for index, result in enumerate(results)]
         return BatchAnswer(results=answers, summary=Summary(**Counter(str(a.status) for a in answers)))
 
-    @get("/")
+    @get("/", guards=[PUBLIC], responses=problem_responses(400))
     async def list_tools(
         self,
         pool: PoolDep,
@@ -195,7 +255,7 @@ class ToolController(Controller):
             ) from None
         return ToolPage(items=[ToolRecord.model_validate(item) for item in items], next_cursor=next_cursor)
 
-    @get("/{slug:str}")
+    @get("/{slug:str}", guards=[PUBLIC], responses=problem_responses(404))
     async def get_tool(self, slug: FromPath[str], pool: PoolDep) -> ToolRecord:
         """One tool's current record."""
         tool = await store.get_tool(pool, slug)
@@ -208,7 +268,7 @@ class CategoryController(Controller):
     path = "/v1/categories"
     tags = ["ingest"]
 
-    @get("/")
+    @get("/", guards=[PUBLIC])
     async def list_categories(self, pool: PoolDep) -> Categories:
         """The managed category list a tool's ``category`` must name."""
         return Categories(items=await store.categories(pool))

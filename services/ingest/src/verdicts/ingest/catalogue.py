@@ -1,8 +1,10 @@
 """Announcing tools: domain decisions and store writes in one transaction per tool.
 
-A new slug is accepted (version 1, ``ToolAnnounced``); a known one is unchanged or gets the next
-version (``ToolUpdated``), or is rejected when another vendor holds it. Events go through the
-outbox in the same transaction as the write.
+Announcing is two steps so a caller can count what will be stored before anything is: ``draft``
+checks a submission (the caller's vendor, the category) and makes it canonical; ``store`` writes
+it. A new slug is accepted (version 1, ``ToolAnnounced``); a known one is unchanged or gets the
+next version (``ToolUpdated``), or is rejected when another vendor's tool holds it. Events go
+through the outbox in the same transaction as the write.
 """
 
 from __future__ import annotations
@@ -16,17 +18,30 @@ import asyncpg
 from verdicts.contracts import Tool, ToolAnnounced, ToolUpdated
 from verdicts.ingest import store
 from verdicts.ingest.domain import (
+    MayWrite,
     Outcome,
     Rejection,
     ToolSubmission,
     category_of,
     check_batch,
+    check_own_vendor,
+    check_own_vendors,
     content_hash,
     revise,
     submission_of,
     to_tool,
     untrusted_fields,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A submission checked and made canonical, ready to store: the record, its content hash,
+    the submitted fields not kept."""
+
+    tool: Tool
+    digest: str
+    ignored: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,38 +82,40 @@ class Catalogue:
         self.max_batch_items = max_batch_items
         self.categories = CategoryCache()
 
-    async def announce(self, pool: asyncpg.Pool, submission: ToolSubmission) -> Saved:
-        """Store one tool (or find it unchanged); raises ``Rejection`` when it will not be stored."""
-        known = await self.categories.get(pool)
-        return await self._save(pool, submission, known)
+    async def draft(self, pool: asyncpg.Pool, submission: ToolSubmission, may_write: MayWrite) -> Draft:
+        """One submission ready to store; raises ``Rejection`` for another vendor's tool or an
+        unknown category."""
+        check_own_vendor(submission, may_write)
+        return self._draft(submission, await self.categories.get(pool))
 
-    async def announce_batch(self, pool: asyncpg.Pool, items: list[Any]) -> list[Saved | Rejection]:
-        """Each item validated and stored on its own: one result per item, in order.
+    async def draft_batch(
+        self, pool: asyncpg.Pool, items: list[Any], may_write: MayWrite
+    ) -> list[Draft | Rejection]:
+        """Each item checked on its own: a draft or the item's rejection, in order.
 
-        A batch over the limit raises ``Rejection`` and nothing is stored.
+        A batch over the limit, or one naming a vendor the caller may not write, raises
+        ``Rejection``: it is refused whole.
         """
         check_batch(items, self.max_batch_items)
+        submissions = [_submission_or_rejection(item) for item in items]
+        check_own_vendors(submissions, may_write)
         known = await self.categories.get(pool)
-        results: list[Saved | Rejection] = []
-        for item in items:
-            try:
-                results.append(await self._save(pool, submission_of(item), known))
-            except Rejection as rejection:
-                results.append(rejection)
-        return results
+        return [
+            item if isinstance(item, Rejection) else self._draft_or_rejection(item, known)
+            for item in submissions
+        ]
 
-    async def _save(self, pool: asyncpg.Pool, submission: ToolSubmission, known: list[str]) -> Saved:
-        trusted = self.trust_model_family
-        tool = to_tool(submission, category=category_of(submission, known), trust_model_family=trusted)
-        not_kept = untrusted_fields(submission, trust_model_family=trusted)
-        digest = content_hash(tool)
+    async def store(self, pool: asyncpg.Pool, draft: Draft, may_write: MayWrite) -> Saved:
+        """Store one tool (or find it unchanged); raises ``Rejection`` when another vendor's tool
+        holds its slug."""
+        tool, digest = draft.tool, draft.digest
         async with pool.acquire() as conn, conn.transaction():
             if await store.claim(conn, tool, digest):
                 await store.record_event(
                     conn, ToolAnnounced.create(tool=tool, version=1, content_hash=digest)
                 )
-                return Saved(Outcome.ACCEPTED, tool, 1, not_kept)
-            revision = revise(await store.current(conn, tool.slug), tool, digest)
+                return Saved(Outcome.ACCEPTED, tool, 1, draft.ignored)
+            revision = revise(await store.current(conn, tool.slug), tool, digest, may_write)
             if revision.outcome is Outcome.UPDATED:
                 await store.write_version(conn, tool, revision.version, digest)
                 await store.record_event(
@@ -110,4 +127,37 @@ class Catalogue:
                         content_hash=digest,
                     ),
                 )
-            return Saved(revision.outcome, tool, revision.version, not_kept)
+            return Saved(revision.outcome, tool, revision.version, draft.ignored)
+
+    async def store_batch(
+        self, pool: asyncpg.Pool, drafts: list[Draft | Rejection], may_write: MayWrite
+    ) -> list[Saved | Rejection]:
+        """Each draft stored in its own transaction; one result per item, in order."""
+        results: list[Saved | Rejection] = []
+        for draft in drafts:
+            if isinstance(draft, Rejection):
+                results.append(draft)
+                continue
+            try:
+                results.append(await self.store(pool, draft, may_write))
+            except Rejection as rejection:
+                results.append(rejection)
+        return results
+
+    def _draft(self, submission: ToolSubmission, known: list[str]) -> Draft:
+        trusted = self.trust_model_family
+        tool = to_tool(submission, category=category_of(submission, known), trust_model_family=trusted)
+        return Draft(tool, content_hash(tool), untrusted_fields(submission, trust_model_family=trusted))
+
+    def _draft_or_rejection(self, submission: ToolSubmission, known: list[str]) -> Draft | Rejection:
+        try:
+            return self._draft(submission, known)
+        except Rejection as rejection:
+            return rejection
+
+
+def _submission_or_rejection(item: Any) -> ToolSubmission | Rejection:
+    try:
+        return submission_of(item)
+    except Rejection as rejection:
+        return rejection

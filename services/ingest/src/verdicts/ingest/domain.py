@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -239,6 +240,39 @@ def submission_of(item: Any) -> ToolSubmission:
         ) from None
 
 
+NOT_BOUND = "not a vendor this key is bound to"
+
+MayWrite = Callable[[str], bool]
+"""Whether the caller may write tools of a vendor (its API key is bound to that vendor)."""
+
+
+def check_own_vendor(submission: ToolSubmission, may_write: MayWrite) -> None:
+    """A caller writes only tools of the vendors its key is bound to."""
+    if not may_write(submission.vendor):
+        raise Rejection(
+            "not-your-vendor",
+            f"this key may not write tools of the vendor {submission.vendor!r}",
+            [{"field": "vendor", "message": NOT_BOUND}],
+        )
+
+
+def check_own_vendors(submissions: list[ToolSubmission | Rejection], may_write: MayWrite) -> None:
+    """A batch naming any vendor the caller may not write is refused whole, before anything is
+    stored: which vendors a key may write is not a property of one item but of the request."""
+    foreign = [
+        index
+        for index, item in enumerate(submissions)
+        if isinstance(item, ToolSubmission) and not may_write(item.vendor)
+    ]
+    if foreign:
+        raise Rejection(
+            "not-your-vendor",
+            f"items {', '.join(map(str, foreign))} name vendors this key may not write",
+            [{"index": i, "field": "vendor", "message": NOT_BOUND} for i in foreign],
+            items=foreign,
+        )
+
+
 def category_of(submission: ToolSubmission, known: list[str]) -> str:
     """The managed category the submission names (spelled as the list spells it), or a rejection."""
     category = match_category(submission.category, known)
@@ -278,18 +312,30 @@ class Revision:
     previous_version: int = 0
 
 
-def revise(current: Current, tool: Tool, digest: str) -> Revision:
+def revise(current: Current, tool: Tool, digest: str, may_write: MayWrite) -> Revision:
     """A known slug announced again: the same vendor's tool is unchanged (same content) or gets
-    the next version; another vendor's claim on the slug is rejected."""
+    the next version. Another vendor's tool holding the slug is refused: 403 when the caller may
+    not write that vendor's tools, else (an admin) a conflict. Neither names the holder."""
     if current.vendor_key != identity_key(tool.vendor):
+        if not may_write(current.vendor):
+            raise Rejection(
+                "not-your-tool",
+                f"the slug {tool.slug!r} belongs to a tool of a vendor this key may not write",
+                [{"field": "name", "message": "another vendor's tool already has this slug"}],
+            )
         raise Rejection(
             "slug-taken",
-            f"the slug {tool.slug!r} already belongs to another tool by {current.vendor!r}",
+            f"the slug {tool.slug!r} already belongs to another vendor's tool",
             [{"field": "name", "message": "another tool already has this slug"}],
         )
     if current.content_hash == digest:
         return Revision(Outcome.UNCHANGED, current.version)
     return Revision(Outcome.UPDATED, current.version + 1, current.version)
+
+
+def writes(outcome: Outcome) -> bool:
+    """Whether announcing stored something (what a key's daily tools quota counts)."""
+    return outcome is not Outcome.UNCHANGED
 
 
 def ignored(fields: list[str]) -> dict[str, Any]:
