@@ -1,4 +1,5 @@
-"""inference's HTTP API on a bare Litestar app: a gateway with an in-process upstream, no server."""
+"""inference's HTTP API in the platform's app (keys, guards, PostgreSQL ledger): a gateway with an
+in-process upstream, no model server."""
 
 from __future__ import annotations
 
@@ -6,46 +7,56 @@ import json
 
 import openai
 import pytest
-from litestar import Litestar
-from litestar.exceptions import ValidationException
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from api_testing import api_app, bearer
 from litestar.testing import AsyncTestClient
 from route_testing import small_route
 from test_handlers import AnsweringBackend
 
-from verdicts.inference.api import CHAT_BODY_LIMIT, build_router
+from verdicts.inference.api import CHAT_BODY_LIMIT
 from verdicts.inference.domain import BackendKind
 from verdicts.inference.gateway import Gateway
-from verdicts.platform.http import body_too_large, validation_problem
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope, parse_key
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 VERDICT = {"type": "object", "properties": {"v": {"enum": ["ship", "skip"]}}, "required": ["v"]}
 ROUTE = small_route()
+SHIP = '{"v": "ship"}'
+
+
+@pytest.fixture(scope="module")
+async def served(settings):
+    backend = AnsweringBackend(SHIP)
+    gateway = Gateway({"r": ROUTE}, {BackendKind.OPENAI.value: backend})
+    async with AsyncTestClient(api_app(gateway, settings)) as client:
+        yield client, backend
+
+
+@pytest.fixture(scope="module")
+async def key(served, database_url) -> str:
+    return await grant(database_url, Scope.INFERENCE, name="inference-tests")
 
 
 @pytest.fixture
-async def api():
-    backend = AnsweringBackend('{"v": "ship"}')
-    gateway = Gateway({"r": ROUTE}, {BackendKind.OPENAI.value: backend})
-    # What build_app adds around every service's routes (minus the runtime).
-    app = Litestar(
-        route_handlers=[build_router(gateway)],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
-        exception_handlers={ValidationException: validation_problem, 413: body_too_large},
-    )
-    async with AsyncTestClient(app) as client:
-        yield client, backend
+async def api(served, key):
+    """The served app with a client that sends the key, and an upstream that starts afresh."""
+    client, backend = served
+    backend.texts, backend.calls = [SHIP], 0
+    client.headers.update(bearer(key))
+    yield client, backend
+    client.headers.pop("Authorization", None)
 
 
 def chat(**patch) -> dict:
     return {"model": "r", "messages": [{"role": "user", "content": "Ship or skip?"}], **patch}
 
 
-async def test_the_openai_sdk_gets_a_schema_valid_completion(api):
+async def test_the_openai_sdk_gets_a_schema_valid_completion(api, key):
     client, _ = api
+    client.headers.pop("Authorization")  # the SDK sends its api_key as the bearer
     sdk = openai.AsyncOpenAI(
-        base_url=str(client.base_url) + "/v1", api_key="unused", http_client=client, max_retries=0
+        base_url=str(client.base_url) + "/v1", api_key=key, http_client=client, max_retries=0
     )
     completion = await sdk.chat.completions.create(
         model="r",
@@ -193,3 +204,48 @@ async def test_openapi_carries_request_and_response_schemas(api):
         "ModelList"
     )
     assert "/metrics" not in spec["paths"]
+    assert chat_op["security"] == [{"apiKey": ["inference"]}]
+    assert {"400", "401", "403", "429", "503", "504"} <= set(chat_op["responses"])
+    assert models_op["security"] == [{"apiKey": ["inference"]}]
+
+
+async def test_chat_without_a_key_is_401_with_a_challenge_and_nothing_sent_upstream(served):
+    client, backend = served
+    backend.calls = 0
+    answer = await client.post("/v1/chat/completions", json=chat())
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    # The key is asked for before the body is looked at.
+    text = await client.post("/v1/chat/completions", content=b"hi", headers={"content-type": "text/plain"})
+    assert text.status_code == 401
+    assert backend.calls == 0
+
+
+async def test_models_without_a_key_is_401_and_metrics_stay_public(served):
+    client, _ = served
+    answer = await client.get("/v1/models")
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    assert (await client.get("/metrics")).status_code == 200
+
+
+async def test_a_key_without_the_inference_scope_is_403(served, database_url):
+    client, backend = served
+    backend.calls = 0
+    other = await grant(database_url, Scope.REVIEWS_RERUN)
+    for answer in (
+        await client.post("/v1/chat/completions", json=chat(), headers=bearer(other)),
+        await client.get("/v1/models", headers=bearer(other)),
+    ):
+        assert answer.status_code == 403
+        assert answer.json()["required_scope"] == "inference"
+    assert backend.calls == 0
+
+
+async def test_the_ledger_records_the_key_not_the_user_field(api, key, db):
+    client, _ = api
+    response = await client.post("/v1/chat/completions", json=chat(max_tokens=16, user="mallory"))
+    assert response.status_code == 200, response.text
+    row = await db.fetchrow("SELECT caller FROM inference.usage ORDER BY id DESC LIMIT 1")
+    assert row["caller"] == f"key:{parse_key(key)}"
+    assert not await db.fetchval("SELECT count(*) FROM inference.usage WHERE caller = 'mallory'")

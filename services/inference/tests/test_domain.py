@@ -25,7 +25,9 @@ from verdicts.inference.domain import (
     falls_back,
     fits_budget,
     job_deadline,
+    key_caller,
     max_request_cost,
+    max_request_tokens,
     parse_answer,
     reservable,
     retry_after,
@@ -136,6 +138,20 @@ def test_the_most_a_request_can_cost_counts_one_repair_call():
     repair = ((prompt + 16 + 64) * 1 + 16 * 2) / Decimal(1_000_000)
     assert max_request_cost(job(schema=None)) == reservable(call)
     assert max_request_cost(job()) == reservable(call + repair)
+
+
+def test_the_most_tokens_a_request_can_use_counts_the_repair_and_the_fallback():
+    prompt = estimate_tokens([Message(role="user", content="Ship or skip?")])
+    call = prompt + 16
+    repair = prompt + 16 + 64 + 16  # the first answer and the instruction join the prompt
+    assert max_request_tokens(job(schema=None), None) == call
+    assert max_request_tokens(job(), None) == call + repair
+    # A fallback runs the same job again on another route.
+    assert max_request_tokens(job(), ROUTE) == 2 * (call + repair)
+
+
+def test_an_http_requests_ledger_caller_is_its_key():
+    assert key_caller("abcdefghij") == "key:abcdefghij"
 
 
 def test_reservations_round_up_to_the_ledgers_precision():

@@ -22,7 +22,7 @@ from verdicts.contracts.inference import Usage
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.inference.backends import Completion
 from verdicts.inference.domain import BackendKind, GatewayError, GenerationJob, Route
-from verdicts.inference.gateway import Gateway
+from verdicts.inference.gateway import Gateway, TokenMeter
 from verdicts.inference.handlers import current_gateway, register
 from verdicts.platform.inference_client import parse_inference_answer
 
@@ -168,6 +168,17 @@ async def test_the_real_gateway_repairs_an_answer_off_the_schema_once():
     assert backend.calls == 2
     assert reply.usage.tokens_in == 10
     assert reply.cost_usd == Decimal(10 * 1 + 6 * 2) / 1_000_000
+
+
+async def test_the_token_meter_counts_every_call_of_a_failed_request():
+    backend = AnsweringBackend('{"v": "maybe"}')  # off the schema, repair included
+    gateway = gateway_with(backend)
+    meter = TokenMeter()
+    with pytest.raises(GatewayError) as failed:
+        await gateway.run(GenerationJob.from_request(gateway.route("r"), ask()), meter=meter)
+    assert failed.value.kind is InferenceErrorKind.INVALID_OUTPUT
+    assert backend.calls == 2
+    assert meter.tokens == 2 * (5 + 3)
 
 
 async def test_an_unknown_route_is_refused_before_any_upstream_call():

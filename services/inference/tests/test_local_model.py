@@ -15,6 +15,8 @@ from litestar.testing import AsyncTestClient
 from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest, Message
 from verdicts.contracts.subjects import INFERENCE_GENERATE
 from verdicts.inference.app import create_app
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.inference_client import parse_inference_answer, request_inference
 from verdicts.platform.service import build_app
 
@@ -64,6 +66,11 @@ async def client(settings, routes_file, llama_server, monkeypatch_module):
     monkeypatch_module.setenv("VERDICTS_INFERENCE_ROUTES_FILE", str(routes_file))
     async with AsyncTestClient(build_app([create_app()], settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+async def key(client, database_url) -> str:
+    return await grant(database_url, Scope.INFERENCE, name="local-model-tests")
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +210,10 @@ async def test_fallback_route_is_recorded(nc):
     assert reply.fallback_from == "smollm3"
 
 
-async def test_openai_sdk_against_chat_completions(client):
+async def test_openai_sdk_against_chat_completions(client, key):
+    # The SDK sends its api_key as the bearer: a Verdicts key with the inference scope.
     sdk = openai.AsyncOpenAI(
-        base_url=str(client.base_url) + "/v1", api_key="unused", http_client=client, max_retries=0
+        base_url=str(client.base_url) + "/v1", api_key=key, http_client=client, max_retries=0
     )
     completion = await sdk.chat.completions.create(
         model="local",
@@ -223,8 +231,8 @@ async def test_openai_sdk_against_chat_completions(client):
         await sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
 
 
-async def test_models_and_metrics(client):
-    models = (await client.get("/v1/models")).json()["data"]
+async def test_models_and_metrics(client, key):
+    models = (await client.get("/v1/models", headers={"Authorization": f"Bearer {key}"})).json()["data"]
     local = next(m for m in models if m["id"] == "local")
     assert local["health"] == "ok"
     assert local["circuit"] == "closed"

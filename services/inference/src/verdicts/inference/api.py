@@ -1,8 +1,15 @@
 """inference's HTTP API: routes as OpenAI models with their health, an OpenAI-compatible chat
-endpoint, and Prometheus metrics. Failures are problem+json, with OpenAI's status codes."""
+endpoint, and Prometheus metrics. Failures are problem+json, with OpenAI's status codes.
+
+The models and chat routes need a key with the ``inference`` scope (OpenAI SDK clients pass it as
+their ``api_key``); the key is the caller in the usage ledger and pays a daily token quota: the
+most a request can use is held before anything is sent upstream, and settled at what it used.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -15,12 +22,25 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import InferenceErrorKind, InferenceReply, Message
-from verdicts.inference.domain import GatewayError, GenerationJob
-from verdicts.inference.gateway import Gateway
-from verdicts.platform.deps import Injected
+from verdicts.inference.domain import (
+    GatewayError,
+    GenerationJob,
+    check_limits,
+    key_caller,
+    max_request_tokens,
+)
+from verdicts.inference.gateway import Gateway, TokenMeter
+from verdicts.platform.access.guards import PUBLIC, requires, settle, spend
+from verdicts.platform.access.keys import ApiKey, Scope
+from verdicts.platform.deps import Caller, Injected, RuntimeDep
 from verdicts.platform.http import json_body, problem
+from verdicts.platform.openapi import problem_responses
+from verdicts.platform.service import Runtime
+
+log = logging.getLogger(__name__)
 
 CHAT_BODY_LIMIT = 4 * 1024 * 1024  # a long prompt and its schema; the context caps tokens anyway
+QUOTA_KIND = "inference_tokens"  # the per-key daily quota the chat route counts against
 
 STATUS_BY_KIND = {
     InferenceErrorKind.BAD_REQUEST: 400,
@@ -80,7 +100,10 @@ class ChatCompletionRequest(BaseModel):
     temperature: float = Field(default=0.7, ge=0, le=2)
     seed: int | None = None
     response_format: ResponseFormat | None = None
-    user: str | None = Field(default=None, description="Recorded as the caller in the usage ledger")
+    user: str | None = Field(
+        default=None,
+        description="Accepted as OpenAI accepts it, not trusted: the usage ledger records the API key",
+    )
 
     def answer_schema(self) -> dict[str, Any] | None:
         """The JSON schema the answer must follow, if the request asks for one."""
@@ -209,11 +232,20 @@ def bad_request_problem(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return problem(400, "bad-request", "Bad request", detail).to_response(request)
 
 
+async def settle_tokens(runtime: Runtime, caller: ApiKey, reserved: int, used: int) -> None:
+    """Give back what a request held and did not use; never lose its answer (or error) over it."""
+    try:
+        # Shielded: a request cancelled mid-call still gives back what it did not use.
+        await asyncio.shield(settle(runtime, caller, QUOTA_KIND, reserved, used))
+    except Exception as exc:
+        log.error("token quota not settled", extra={"key_id": caller.key_id, "error": repr(exc)})
+
+
 class ModelController(Controller):
     path = "/v1/models"
     tags = ["inference"]
 
-    @get("/")
+    @get("/", guards=[requires(Scope.INFERENCE)])
     async def list_models(self, gateway: Injected[Gateway]) -> ModelList:
         """Routes (as OpenAI model ids) with their backend, circuit, health and queue."""
         cards = []
@@ -240,11 +272,24 @@ class ChatController(Controller):
     # By status: Litestar's own 400s (validation, undecodable JSON) and ours come here.
     exception_handlers = {400: bad_request_problem}
 
-    @post("/", guards=[json_body], request_max_body_size=CHAT_BODY_LIMIT, status_code=200)
+    @post(
+        "/",
+        # The key first: 401 before 415.
+        guards=[requires(Scope.INFERENCE), json_body],
+        request_max_body_size=CHAT_BODY_LIMIT,
+        status_code=200,
+        responses=problem_responses(400, 413, 415, 502, 503, 504),
+    )
     async def chat_completions(
-        self, data: JSONBody[ChatCompletionRequest], gateway: Injected[Gateway]
+        self,
+        data: JSONBody[ChatCompletionRequest],
+        gateway: Injected[Gateway],
+        runtime: RuntimeDep,
+        caller: Caller,
     ) -> ChatCompletion:
-        """OpenAI-compatible chat completion on a route; ``response_format`` json_schema is enforced."""
+        """OpenAI-compatible chat completion on a route; ``response_format`` json_schema is enforced.
+
+        Counts against the key's daily token quota (429 with ``Retry-After`` when spent)."""
         route = gateway.routes.get(data.model)
         max_tokens = (
             data.max_completion_tokens or data.max_tokens or (route.max_output_tokens if route else 256)
@@ -259,18 +304,29 @@ class ChatController(Controller):
                 temperature=data.temperature,
                 seed=data.seed,
                 deadline=None,
-                caller=data.user or "http",
+                caller=key_caller(caller.key_id),
             )
-            reply = await gateway.run(job)
+            # Bad input is refused before the quota is touched, as it is before any upstream call.
+            check_limits(job)
         except GatewayError as exc:
             raise gateway_problem(exc) from None
+        reserved = max_request_tokens(job, gateway.fallback_of(job.route))
+        await spend(runtime, caller, QUOTA_KIND, reserved, runtime.settings.key_inference_tokens_per_day)
+        meter = TokenMeter()
+        try:
+            reply = await gateway.run(job, meter=meter)
+        except GatewayError as exc:
+            raise gateway_problem(exc) from None
+        finally:
+            await settle_tokens(runtime, caller, reserved, meter.tokens)
         return ChatCompletion.of(reply)
 
 
 class MetricsController(Controller):
     path = "/metrics"
 
-    @get("/", include_in_schema=False)
+    # Public for now: scrapers carry no key (to be reworked with the platform's metrics).
+    @get("/", guards=[PUBLIC], include_in_schema=False)
     async def metrics(self, gateway: Injected[Gateway]) -> Response[bytes]:
         """Prometheus exposition: requests, tokens, latency and queue depth per route."""
         return Response(gateway.metrics.exposition(), media_type="text/plain; version=0.0.4")

@@ -362,6 +362,28 @@ def max_request_cost(job: GenerationJob) -> Decimal:
     return reservable(cost)
 
 
+def max_route_tokens(job: GenerationJob) -> int:
+    """The most tokens this request can use on one route: its call and, with a schema, one repair
+    call (prompt estimate, which over-counts, plus ``max_tokens`` out, each)."""
+    prompt = estimate_tokens(job.messages)
+    tokens = prompt + job.max_tokens
+    if job.schema is not None:
+        tokens += prompt + job.max_tokens + REPAIR_INSTRUCTION_TOKENS + job.max_tokens
+    return tokens
+
+
+def max_request_tokens(job: GenerationJob, fallback: Route | None) -> int:
+    """The most tokens a request can use upstream, held against a key's daily token quota before
+    anything is sent: its route's calls and, when it has one, the fallback's (the same job again)."""
+    return max_route_tokens(job) * (2 if fallback is not None else 1)
+
+
+def key_caller(key_id: str) -> str:
+    """The usage ledger's caller for an HTTP request: the API key that was let in, never a name the
+    request chose for itself (OpenAI's ``user`` is the client's word, not proof of anything)."""
+    return f"key:{key_id}"
+
+
 def fits_budget(spent: Decimal, reserved: Decimal, amount: Decimal, limit: Decimal) -> bool:
     """Whether holding ``amount`` more keeps today's spent + reserved within ``limit``."""
     return spent + reserved + amount <= limit

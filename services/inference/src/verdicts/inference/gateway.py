@@ -49,10 +49,24 @@ UPSTREAM_BACKOFF = Backoff(first_s=0.25, cap_s=8.0)
 
 
 @dataclass(slots=True)
+class TokenMeter:
+    """Tokens the upstreams counted for one request, on every route it tried (retries, repair and
+    fallback included): what a per-key token quota is settled at, on success and on failure."""
+
+    tokens: int = 0
+
+
+@dataclass(slots=True)
 class Tally:
-    """The completions one request paid for (first call, repair)."""
+    """The completions one request paid for on one route (first call, repair)."""
 
     completions: list[Completion] = field(default_factory=list)
+    meter: TokenMeter | None = None
+
+    def add(self, completion: Completion) -> None:
+        self.completions.append(completion)
+        if self.meter is not None:
+            self.meter.tokens += completion.tokens_in + completion.tokens_out
 
     def usage(self) -> Usage:
         return Usage(
@@ -102,22 +116,27 @@ class Gateway:
         """Schema-following generation for a bus request; raises ``GatewayError``."""
         return await self.run(GenerationJob.from_request(self.route(request.route), request))
 
-    async def run(self, job: GenerationJob) -> InferenceReply:
-        """The job on its route, then on the route's fallback if that failure calls for one."""
+    def fallback_of(self, route: Route) -> Route | None:
+        return self.routes.get(route.fallback or "")
+
+    async def run(self, job: GenerationJob, *, meter: TokenMeter | None = None) -> InferenceReply:
+        """The job on its route, then on the route's fallback if that failure calls for one.
+
+        ``meter`` counts the tokens every upstream call used, whatever the outcome."""
         try:
-            return await self._on_route(job)
+            return await self._on_route(job, meter)
         except GatewayError as exc:
-            fallback = self.routes.get(job.route.fallback or "")
+            fallback = self.fallback_of(job.route)
             # A fallback gets what is left of the same deadline, never a fresh one.
             if fallback is None or not falls_back(exc, job.seconds_left()):
                 raise
             log.warning(
                 "falling back", extra={"route": job.route.name, "to": fallback.name, "error": exc.message}
             )
-            reply = await self._on_route(job.on(fallback))
+            reply = await self._on_route(job.on(fallback), meter)
             return reply.model_copy(update={"fallback_from": job.route.name})
 
-    async def _on_route(self, job: GenerationJob) -> InferenceReply:
+    async def _on_route(self, job: GenerationJob, meter: TokenMeter | None) -> InferenceReply:
         route = job.route
         # Refusals first: nothing sent upstream, nothing charged, no ledger row.
         check_limits(job)
@@ -125,7 +144,7 @@ class Gateway:
             raise deadline_exceeded(route.name, "before the request arrived")
         reservation = await self._reserve(job)
         started = time.perf_counter()
-        tally = Tally()
+        tally = Tally(meter=meter)
         outcome = "error"
         try:
             self.breakers[route.name].check(route.name)
@@ -211,7 +230,7 @@ class Gateway:
         async for attempt in retrying:
             with attempt:
                 completion = await self._call_upstream(job)
-                tally.completions.append(completion)
+                tally.add(completion)
                 return completion
         raise AssertionError("unreachable")
 
