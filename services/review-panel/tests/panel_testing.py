@@ -1,4 +1,5 @@
-"""Helpers for review-panel's end-to-end tests: the sample tools and what the database holds."""
+"""Helpers for review-panel's end-to-end tests: the sample tools, the operator's key, and what the
+database holds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import asyncpg
 import jsonschema
 
 from verdicts.contracts import Tool
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.testing import sample_tools
 from verdicts.review_panel.domain import VERDICT_SCHEMA, verdict_schema
 from verdicts.review_panel.personas import load_personas
@@ -18,6 +21,16 @@ PROVENANCE_FIELDS = (
     "route", "backend", "model", "prompt_template_version", "prompt_sha256", "schema_version",
     "temperature", "seed", "tokens_in", "tokens_out", "cost_usd", "latency_ms",
 )  # fmt: skip
+
+
+async def operator_key(database_url: str) -> str:
+    """An admin key, as `verdicts up` gives the operator: announces the seed catalogue (any
+    vendor's tools) and re-runs panels."""
+    return await grant(database_url, Scope.ADMIN, name="review-panel-tests")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def panels_done(db: asyncpg.Connection, count: int) -> bool:

@@ -15,8 +15,12 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
+from verdicts.platform.access.guards import caller
 from verdicts.platform.http import validation_problem
+from verdicts.platform.service import build_runtime
+from verdicts.platform.settings import PlatformSettings
 from verdicts.review_panel.api import BODY_LIMIT, build_router
+from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.personas import load_roster
 
 pytestmark = pytest.mark.unit
@@ -105,13 +109,20 @@ class StandInPool(asyncpg.Pool):  # routes take the pool as it is, if it is a po
 async def api():
     roster = load_roster()
     pool = StandInPool()
-    # What build_app adds around every service's routes (minus the runtime).
+    # What build_app adds around every service's routes, with a runtime that is never started: the
+    # public reads' per-address limiter is all the read routes ask of it.
+    runtime = build_runtime([], PlatformSettings())
     app = Litestar(
-        route_handlers=[build_router(roster)],
+        route_handlers=[build_router(roster, PanelSettings())],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         exception_handlers={ValidationException: validation_problem},
-        dependencies={"pool": Provide(lambda: pool, sync_to_thread=False)},
+        dependencies={
+            "pool": Provide(lambda: pool, sync_to_thread=False),
+            "runtime": Provide(lambda: runtime, sync_to_thread=False),
+            "caller": Provide(caller, sync_to_thread=False),
+        },
     )
+    app.state.runtime = runtime
     async with AsyncTestClient(app) as client:
         yield client
 
@@ -168,8 +179,12 @@ async def test_a_tool_without_a_panel_is_a_404_problem(api):
 
 def test_every_route_has_a_body_limit():
     app = Litestar(
-        route_handlers=[build_router(load_roster())],
-        dependencies={"pool": Provide(StandInPool, sync_to_thread=False)},
+        route_handlers=[build_router(load_roster(), PanelSettings())],
+        dependencies={
+            "pool": Provide(StandInPool, sync_to_thread=False),
+            "runtime": Provide(lambda: None, sync_to_thread=False),
+            "caller": Provide(caller, sync_to_thread=False),
+        },
     )
     limits = {
         (route.path, handler.handler_name): handler.resolve_request_max_body_size()
@@ -188,3 +203,5 @@ async def test_openapi_describes_every_answer(api):
     assert {"ToolReviews", "PanelRun", "Review", "PersonaList", "RunStarted"} <= components
     rerun = schema["paths"]["/v1/admin/tools/{slug}/reviews"]["post"]
     assert "202" in rerun["responses"]
+    assert {"404", "409"} <= set(rerun["responses"])
+    assert "requestBody" in rerun

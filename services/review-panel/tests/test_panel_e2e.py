@@ -17,6 +17,8 @@ from panel_testing import (
     SAMPLE,
     assert_completed_or_failed_by_the_rules,
     assert_completed_with_provenance,
+    bearer,
+    operator_key,
     panels_done,
 )
 
@@ -37,15 +39,17 @@ SEED_TOOLS = SAMPLE[:2]  # Claude 4 Sonnet and SmolLM3, the seed comparison
 
 
 @pytest.fixture(scope="module")
-async def api(settings, llama_server, monkeypatch_module, tmp_path_factory):
+async def api(settings, database_url, llama_server, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
     # The seed catalogue is the operator's own: its model families steer the self-judging guard.
     monkeypatch_module.setenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", "true")
     monkeypatch_module.setenv("VERDICTS_VOTES_TOKEN_SECRET", "e2e-secret-for-voter-tokens-0123456789abcdef")
     monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
+    key = await operator_key(database_url)
+    monkeypatch_module.setenv("VERDICTS_API_KEY", key)  # what `verdicts review` sends
     services = [ingest_app(), panel_app(settings), inference_app(), votes_app(settings), render_app(settings)]
     app = build_app(services, settings)
-    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(key)) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from fake_anthropic import Behaviour, fake_anthropic
 from litestar.testing import AsyncTestClient
-from panel_testing import SAMPLE, assert_completed_with_provenance
+from panel_testing import SAMPLE, assert_completed_with_provenance, bearer, operator_key
 
 from verdicts.ingest.app import create_app as ingest_app
 from verdicts.platform.embedded.process import ManagedProcess, free_port
@@ -81,7 +81,7 @@ def inference(settings, llama_server, claude_overloaded, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-async def client(settings, inference, monkeypatch_module, tmp_path_factory):
+async def client(settings, database_url, inference, monkeypatch_module, tmp_path_factory):
     assignment = tmp_path_factory.mktemp("panel") / "assignment.yaml"
     assignment.write_text(yaml.safe_dump({"buyer": "claude-sonnet-4"}))
     for name, value in {
@@ -92,6 +92,7 @@ async def client(settings, inference, monkeypatch_module, tmp_path_factory):
     }.items():
         monkeypatch_module.setenv(f"VERDICTS_REVIEW_PANEL_{name}", value)
     async with AsyncTestClient(build_app([ingest_app(), panel_app(settings)], settings)) as client:
+        client.headers.update(bearer(await operator_key(database_url)))
         yield client
 
 

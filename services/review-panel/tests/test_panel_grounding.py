@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import nats
 import pytest
 from litestar.testing import AsyncTestClient
-from panel_testing import SAMPLE, panels_done
+from panel_testing import SAMPLE, bearer, operator_key, panels_done
 
 from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest, ReviewCompleted
 from verdicts.contracts.inference import Usage
@@ -78,10 +78,11 @@ async def inference_stand_in(settings):
 
 
 @pytest.fixture(scope="module")
-async def client(settings, inference_stand_in, monkeypatch_module):
+async def client(settings, database_url, inference_stand_in, monkeypatch_module):
     monkeypatch_module.setenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", "true")
     monkeypatch_module.setenv("VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S", str(TIMEOUT_S))
     async with AsyncTestClient(build_app([ingest_app(), panel_app(settings)], settings)) as client:
+        client.headers.update(bearer(await operator_key(database_url)))
         yield client
 
 

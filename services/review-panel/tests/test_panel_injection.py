@@ -11,7 +11,7 @@ import json
 
 import pytest
 from litestar.testing import AsyncTestClient
-from panel_testing import SAMPLE, panels_done
+from panel_testing import SAMPLE, bearer, operator_key, panels_done
 
 from verdicts.inference.app import create_app as inference_app
 from verdicts.ingest.app import create_app as ingest_app
@@ -39,10 +39,11 @@ def attack(verdict: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def client(settings, llama_server, monkeypatch_module):
+async def client(settings, database_url, llama_server, monkeypatch_module):
     monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
     app = build_app([ingest_app(), panel_app(settings), inference_app()], settings)
     async with AsyncTestClient(app) as client:
+        client.headers.update(bearer(await operator_key(database_url)))
         yield client
 
 

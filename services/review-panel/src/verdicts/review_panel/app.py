@@ -39,7 +39,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
         name=NAME,
         schema=store.SCHEMA,
         router=router,
-        route_handlers=[build_router(roster)],
+        route_handlers=[build_router(roster, settings)],
         migrations=Path(__file__).parent / "migrations",
         on_startup=[provide_collaborators],
     )

@@ -1,7 +1,8 @@
 """review-panel's settings (env prefix VERDICTS_REVIEW_PANEL_), read once by ``create_app``.
 
 Where the personas and the route assignment come from, the self-judging guard's route families,
-how reviews are generated (tokens, temperature, seed) and how a review job waits and retries.
+how reviews are generated (tokens, temperature, seed), how a review job waits and retries, and how
+long an open run blocks a re-run.
 """
 
 from __future__ import annotations
@@ -41,4 +42,9 @@ class PanelSettings(BaseSettings):
     job_max_deliver: int = Field(default=12, ge=2, description="Attempts of one review job before it fails")
     retry_max_delay_s: float = Field(
         default=30, gt=0, description="Longest wait before a job retries an unavailable route"
+    )
+    run_in_progress_max_s: float = Field(
+        default=6 * 3600,
+        gt=0,
+        description="A panel run still open after this long (its jobs lost) no longer blocks a re-run",
     )

@@ -1,6 +1,6 @@
 """The panel's rules, pure: prompts with the tool fenced as untrusted data, the verdict schema,
-grounding checks, the self-judging guard, when a panel is decided and its tally, and the events
-that say so."""
+grounding checks, the self-judging guard, when a panel is decided and its tally, when a re-run may
+start, and the events that say so."""
 
 from __future__ import annotations
 
@@ -360,6 +360,22 @@ class Panel:
 
     personas: tuple[str, ...]
     status: PanelStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    """What asking for a re-run did: ``started`` run ``run`` of ``version``, or found that run still
+    in progress and started nothing.
+
+    A re-run is refused while any run of the tool is running (``PanelStatus.RUNNING``) and younger
+    than the in-progress bound: a run whose jobs were lost must not block re-runs forever. The
+    check and the start are one SQL statement under the tool's lock (``store.open_next_run``), so
+    two re-runs at once cannot both start.
+    """
+
+    started: bool
+    version: int
+    run: int
 
 
 @dataclass(frozen=True, slots=True)

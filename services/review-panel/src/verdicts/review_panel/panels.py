@@ -12,6 +12,7 @@ from verdicts.contracts import ReviewRequested, Tool
 from verdicts.platform.idempotency import process_once
 from verdicts.review_panel import store
 from verdicts.review_panel.domain import (
+    Rerun,
     ReviewOutcome,
     panel_verdict,
     review_completed,
@@ -44,17 +45,19 @@ class PanelBook:
                 await store.record_event(conn, job)
             return True
 
-    async def rerun(self, slug: str) -> tuple[int, int] | None:
-        """A fresh panel run on the tool's latest version, as (version, run); ``None`` for a tool
-        review-panel has not seen. Earlier runs stay as history."""
+    async def rerun(self, slug: str, in_progress_max_s: float) -> Rerun | None:
+        """A fresh panel run on the tool's latest version, unless a run of the tool is still in
+        progress (see ``Rerun``); ``None`` for a tool review-panel has not seen. Earlier runs stay
+        as history."""
         async with self.pool.acquire() as conn, conn.transaction():
             version = await store.latest_version(conn, slug)
             if version is None:
                 return None
-            run = await store.open_next_run(conn, slug, version, self.roster.ids)
-            for job in review_requests(slug, version, run, self.roster.ids):
-                await store.record_event(conn, job)
-            return version, run
+            rerun = await store.open_next_run(conn, slug, version, self.roster.ids, in_progress_max_s)
+            if rerun.started:
+                for job in review_requests(slug, version, rerun.run, self.roster.ids):
+                    await store.record_event(conn, job)
+            return rerun
 
     async def job_state(self, job: ReviewRequested) -> tuple[Tool | None, bool]:
         """The tool version a job reviews (``None`` when unknown), and whether its review is stored."""

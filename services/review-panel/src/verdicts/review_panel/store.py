@@ -10,7 +10,7 @@ import asyncpg
 from verdicts.contracts import Choice, Event, ReviewRequested, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
-from verdicts.review_panel.domain import Panel, PanelStatus, ReviewOutcome, StoredReview, Tally
+from verdicts.review_panel.domain import Panel, PanelStatus, Rerun, ReviewOutcome, StoredReview, Tally
 
 SCHEMA = "review_panel"
 
@@ -28,6 +28,7 @@ async def keep_tool(conn: Conn, tool: Tool, version: int) -> None:
 
 async def open_first_run(conn: Conn, slug: str, version: int, personas: list[str]) -> bool:
     """Open run 1 of the version's panel; ``False`` when it already has one."""
+    await lock_tool(conn, slug)
     created = await conn.fetchval(
         f"INSERT INTO {SCHEMA}.panels (slug, version, run, personas) VALUES ($1, $2, 1, $3) "
         "ON CONFLICT DO NOTHING RETURNING run",
@@ -38,6 +39,11 @@ async def open_first_run(conn: Conn, slug: str, version: int, personas: list[str
     return created is not None
 
 
+async def lock_tool(conn: Conn, slug: str) -> None:
+    """Runs of one tool are opened one at a time: this lock is held until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"review-panel:{slug}")
+
+
 async def latest_version(conn: Conn, slug: str) -> int | None:
     """The newest version of the tool kept here; ``None`` for a tool not seen."""
     version: int | None = await conn.fetchval(
@@ -46,18 +52,32 @@ async def latest_version(conn: Conn, slug: str) -> int | None:
     return version
 
 
-async def open_next_run(conn: Conn, slug: str, version: int, personas: list[str]) -> int:
-    """Open the next run of the version's panel (runs of one tool are opened one at a time)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"review-panel:{slug}")
-    run: int = await conn.fetchval(
-        f"INSERT INTO {SCHEMA}.panels (slug, version, run, personas) "
+async def open_next_run(
+    conn: Conn, slug: str, version: int, personas: list[str], in_progress_max_s: float
+) -> Rerun:
+    """Open the next run of the version's panel, unless a run of the tool opened less than
+    ``in_progress_max_s`` ago is still running: then that run, not started.
+
+    The check and the insert are one statement (one snapshot) under the tool's lock: a second
+    re-run waits for the first to commit, and then sees the run the first opened.
+    """
+    await lock_tool(conn, slug)
+    row = await conn.fetchrow(
+        f"WITH blocking AS (SELECT version, run FROM {SCHEMA}.panels WHERE slug = $1 "
+        "AND status = 'running' AND created_at > now() - make_interval(secs => $4) "
+        "ORDER BY created_at DESC, version DESC, run DESC LIMIT 1), "
+        f"opened AS (INSERT INTO {SCHEMA}.panels (slug, version, run, personas) "
         f"SELECT $1, $2, coalesce(max(run), 0) + 1, $3 FROM {SCHEMA}.panels WHERE slug = $1 AND version = $2 "
-        "RETURNING run",
+        "HAVING NOT EXISTS (SELECT 1 FROM blocking) RETURNING version, run) "
+        "SELECT true AS started, version, run FROM opened "
+        "UNION ALL SELECT false, version, run FROM blocking",
         slug,
         version,
         personas,
+        in_progress_max_s,
     )
-    return run
+    assert row is not None  # one of the two: a run opened, or the run that stopped it
+    return Rerun(row["started"], row["version"], row["run"])
 
 
 async def record_event(conn: Conn, event: Event) -> None:
