@@ -17,8 +17,10 @@ from verdicts.render.domain import (
     by_panel_ship,
     canonical_pair,
     canonical_pairs,
+    comparison_data,
     comparison_page,
     comparison_path,
+    full_category,
     gap,
     iso_week,
     issue_weeks,
@@ -26,6 +28,7 @@ from verdicts.render.domain import (
     not_modified,
     page_file,
     pages_touched,
+    pair_splits,
     parse_pair,
     personas_of,
     pricing_read,
@@ -36,6 +39,7 @@ from verdicts.render.domain import (
     slugify,
     tool_data,
     tool_ld,
+    unknown_in_pair,
     week_bounds,
 )
 
@@ -83,6 +87,50 @@ def test_pairs_have_one_canonical_order_and_parse_slugs_with_vs_inside():
     )
     assert parse_pair("cursor-vs-nope", ["cursor"]) is None
     assert parse_pair("cursor", ["cursor"]) is None
+
+
+def test_a_pair_names_its_unknown_tool_or_is_malformed():
+    assert pair_splits("a-vs-b-vs-c") == [("a", "b-vs-c"), ("a-vs-b", "c")]
+    assert pair_splits("Alpha-vs-Beta") == pair_splits("alpha") == pair_splits("alpha-vs-") == []
+    assert unknown_in_pair("cursor-vs-nope", ["cursor"]) == "nope"
+    assert unknown_in_pair("nope-vs-cursor", ["cursor"]) == "nope"
+    assert unknown_in_pair("man-vs-machine-vs-nope", ["man-vs-machine"]) == "nope"
+    assert unknown_in_pair("cursor-vs-zed", ["cursor", "zed"]) is None
+    assert unknown_in_pair("Cursor-vs-zed", ["zed"]) is None  # malformed, not unknown
+
+
+def test_a_category_full_of_requested_pairs_refuses_one_more():
+    assert full_category({"Writing": 1, "Design": 0}, 2) is None
+    assert full_category({"Writing": 2, "Design": 0}, 2) == "Writing"
+    assert full_category({"Writing": 0}, 0) == "Writing"
+
+
+def test_a_comparison_s_json_holds_what_its_page_shows():
+    received = datetime(2026, 11, 25, tzinfo=UTC)
+    left = ToolView(
+        tool("alpha"),
+        1,
+        received,
+        Panel(1, 1, 1, 0, 0, 100.0, False),
+        reviews={
+            "buyer": review_view({"persona": "buyer", "status": "completed", "verdict": "ship"}, received)
+        },
+    )
+    data = comparison_data(left, view("beta", panel=40, community=80), 25, "https://v.example")
+    assert (data["path"], data["url"]) == (
+        "/compare/alpha-vs-beta/",
+        "https://v.example/compare/alpha-vs-beta/",
+    )
+    assert data["scorecard"] == [
+        {"persona": "buyer", "name": "Buyer", "a": {"status": "completed", "verdict": "ship"}, "b": None}
+    ]
+    assert data["gaps"]["beta"] == {
+        "points": 40.0,
+        "flagged": True,
+        "direction": "community is warmer than the panel",
+    }
+    assert data["splits"]["alpha"]["ship"] == [{"persona": "Buyer", "verdict": "ship", "key_point": None}]
+    assert data["a"]["tool"]["slug"] == "alpha"
 
 
 def test_pricing_read_names_the_cheaper_start():

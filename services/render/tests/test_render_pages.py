@@ -1,5 +1,6 @@
 """render from events to served pages, on the real NATS and PostgreSQL: XSS stays inert, events
-out of order are held, comparisons, ETags, coalesced re-renders, the Atom feed, headless Chromium."""
+out of order are held, comparisons (kept on request, rendered for a reader, as JSON), ETags,
+security headers, coalesced re-renders, the Atom feed, headless Chromium under the pages' CSP."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from verdicts.contracts import (
     ToolAnnounced,
 )
 from verdicts.contracts.subjects import RENDER_STREAM
+from verdicts.platform.access.issuing import grant
+from verdicts.platform.access.keys import Scope
 from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually, served
 from verdicts.render.app import create_app as render_app
@@ -143,7 +146,34 @@ async def site(settings, bus, monkeypatch_module, tmp_path_factory):
             tally("alpha", 40, 10),
         )
         await eventually(lambda: _complete(client, "alpha", "beta"), within=20, interval=0.2)
+        # the comparison can be rendered at once; the tool pages follow on the loop's next pass
+        await eventually(lambda: _has_text(client, "/tools/beta/", "self-judging"), within=20, interval=0.2)
+        await eventually(lambda: _has_text(client, "/tools/alpha/", "80%"), within=20, interval=0.2)
         yield client
+
+
+@pytest.fixture(scope="module")
+async def rerun(database_url, site) -> dict[str, str]:
+    """Headers with a ``reviews:rerun`` key (what keeping a comparison current needs)."""
+    return {"Authorization": f"Bearer {await grant(database_url, Scope.REVIEWS_RERUN, name='rerun')}"}
+
+
+@pytest.fixture(scope="module")
+async def delta(site, bus) -> str:
+    """A tool alone in its category: no rivals, so no comparison with it is kept unless requested."""
+    await bus(
+        ToolAnnounced.create(
+            tool=tool("delta", "Delta", category="Note Taking"), version=1, content_hash="d"
+        ),
+        *panel_events("delta", ["ship", "skip", "skip", "skip"]),
+    )
+    await eventually(lambda: _has_text(site, "/tools/delta/", "25%"), within=20, interval=0.2)
+    return "delta"
+
+
+async def _kept(db, a: str, b: str) -> str | None:
+    """Why the comparison is kept current (``None``: it is not)."""
+    return await db.fetchval("SELECT reason FROM render.pairs WHERE a = $1 AND b = $2", a, b)
 
 
 async def _complete(client: httpx.AsyncClient, a: str, b: str) -> bool:
@@ -175,8 +205,10 @@ def assert_inert(html: str) -> None:
     parser.feed(html)
     for tag, attrs in parser.tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        if tag == "script":
-            assert attrs.get("type") == "application/ld+json"
+        if tag == "script":  # the site's own script files, or a JSON-LD data block
+            assert (attrs.get("src") or "").startswith("/assets/") or attrs.get(
+                "type"
+            ) == "application/ld+json"
         for value in attrs.values():
             assert not (value or "").strip().lower().startswith("javascript:"), (tag, attrs)
     assert "<script>alert" not in html
@@ -230,7 +262,7 @@ async def test_route_notes_and_withheld_text_show_beside_their_review(site):
     assert by_persona["buyer"]["prompt_template_version"] == "t1"
 
 
-async def test_xss_payloads_render_inert(site, bus):
+async def test_xss_payloads_render_inert(site, bus, rerun):
     payload = " ".join(XSS)
     evil = tool("evil", XSS[0], tagline=XSS[1], description=payload, tags=(XSS[3],))
     await bus(
@@ -243,8 +275,8 @@ async def test_xss_payloads_render_inert(site, bus):
         ),
     )
     await eventually(lambda: _has_text(site, "/tools/evil/", "Buyer"), within=20, interval=0.2)
-    response = await site.post("/v1/comparisons", json={"a": "evil", "b": "alpha"})
-    assert response.status_code == 201
+    response = await site.post("/v1/comparisons", json={"a": "evil", "b": "alpha"}, headers=rerun)
+    assert response.status_code == 201, response.text
     await eventually(lambda: _complete(site, "alpha", "evil"), within=20, interval=0.2)
     # a page rendered less than an interval ago catches up on the next pass
     await eventually(lambda: _has_text(site, "/categories/developer-tools/", "/tools/evil/"), within=10)
@@ -284,23 +316,137 @@ async def test_reviews_show_under_the_name_and_in_the_seat_their_event_carries(s
     assert re.findall(r"<h3>(.*?)</h3>", old)[:4] == humanised
 
 
-async def test_comparisons_are_canonical_and_refuse_bad_pairs(site):
+async def test_comparisons_are_canonical_and_refuse_bad_pairs(site, rerun):
     reverse = await site.get("/compare/beta-vs-alpha", follow_redirects=False)
     assert reverse.status_code == 301
     assert reverse.headers["location"] == "/compare/alpha-vs-beta/"
     assert (await site.get("/compare/alpha-vs-alpha")).status_code == 422
     assert (await site.get("/compare/alpha-vs-nope")).status_code == 404
-    assert (await site.post("/v1/comparisons", json={"a": "alpha", "b": "alpha"})).status_code == 422
-    assert (await site.post("/v1/comparisons", json={"a": "alpha", "b": "nope"})).status_code == 404
-    bad = await site.post("/v1/comparisons", json={"a": "Alpha!", "b": "beta", "c": 1})
+    same = await site.post("/v1/comparisons", json={"a": "alpha", "b": "alpha"}, headers=rerun)
+    assert same.status_code == 422
+    unknown = await site.post("/v1/comparisons", json={"a": "alpha", "b": "nope"}, headers=rerun)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown-tool")
+    bad = await site.post("/v1/comparisons", json={"a": "Alpha!", "b": "beta", "c": 1}, headers=rerun)
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_any_pair_of_known_tools_renders_on_first_request(site):
-    first = await site.get("/compare/beta-vs-late", follow_redirects=True)
+async def test_any_pair_of_known_tools_renders_for_its_reader_and_is_not_kept(site, bus, db, delta):
+    first = await site.get("/compare/delta-vs-beta", follow_redirects=True)
     assert first.status_code == 200
-    assert "Beta vs Late" in first.text
+    assert "Beta vs Delta" in first.text
+    again = await site.get("/compare/beta-vs-delta", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    data = (await site.get("/compare/beta-vs-delta/index.json")).json()
+    assert (data["a"]["tool"]["slug"], data["b"]["tool"]["slug"]) == ("beta", "delta")
+    assert await _kept(db, "beta", "delta") is None
+    published = "SELECT count(*) FROM render.pages WHERE path LIKE 'compare/beta-vs-delta/%'"
+    assert await db.fetchval(published) == 0
+    # a change to the tools re-renders their pages, not a comparison nobody keeps
+    await bus(tally("delta", 9, 1))
+    await eventually(lambda: _has_text(site, "/tools/delta/", "90%"), within=20, interval=0.2)
+    assert await db.fetchval(published) == 0
+    assert await _kept(db, "beta", "delta") is None
+    assert "90%" in (await site.get("/compare/beta-vs-delta")).text  # read fresh from the read model
+
+
+async def test_keeping_a_comparison_needs_a_reviews_rerun_key(site, database_url, db, rerun, delta):
+    body = {"a": "delta", "b": "alpha"}
+    anonymous = await site.post("/v1/comparisons", json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    writer = await grant(database_url, Scope.TOOLS_WRITE, vendors=("Vendor",), name="writer")
+    denied = await site.post("/v1/comparisons", json=body, headers={"Authorization": f"Bearer {writer}"})
+    assert (denied.status_code, denied.json()["required_scope"]) == (403, "reviews:rerun")
+    assert await _kept(db, "alpha", "delta") is None
+    kept = await site.post("/v1/comparisons", json=body, headers=rerun)
+    assert kept.status_code == 201, kept.text
+    assert kept.json() == {"path": "/compare/alpha-vs-delta/", "a": "delta", "b": "alpha", "added": True}
+    assert await _kept(db, "alpha", "delta") == "requested"
+    assert await db.fetchval(
+        "SELECT count(*) FROM render.pages WHERE path = 'compare/alpha-vs-delta/index.html'"
+    )
+    assert (await site.get("/compare/alpha-vs-delta/")).status_code == 200
+    twice = await site.post("/v1/comparisons", json=body, headers=rerun)
+    assert (twice.status_code, twice.json()["added"]) == (201, False)
+    admin = await grant(database_url, Scope.ADMIN, name="admin")
+    by_admin = await site.post(
+        "/v1/comparisons", json={"a": "gamma", "b": "delta"}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert by_admin.status_code == 201, by_admin.text
+    assert await _kept(db, "delta", "gamma") == "requested"
+
+
+async def test_a_comparison_reads_as_json_for_partners(site, delta):
+    answer = await site.get("/v1/comparisons/alpha-vs-beta")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/json")
+    data = answer.json()
+    assert (data["path"], data["kept"]) == ("/compare/alpha-vs-beta/", True)
+    assert data["url"].endswith("/compare/alpha-vs-beta/")
+    a, b = data["a"], data["b"]
+    assert (a["tool"]["slug"], b["tool"]["slug"]) == ("alpha", "beta")
+    assert (a["panel"]["ship_pct"], a["verdict"], b["verdict"]) == (75.0, "ship", "skip")
+    assert a["community"]["ship"] >= 40
+    assert [r["persona"] for r in a["reviews"]] == list(PERSONAS)
+    assert [row["persona"] for row in data["scorecard"]] == list(PERSONAS)
+    assert data["scorecard"][0]["a"] == {"status": "completed", "verdict": "ship"}
+    assert set(data["gaps"]) == set(data["splits"]) == {"alpha", "beta"}
+    assert data["gaps"]["alpha"]["direction"]
+    assert "Alpha" in data["pricing_read"]
+    assert {line["verdict"] for line in data["splits"]["beta"]["skip"]} == {"skip"}
+    reverse = await site.get("/v1/comparisons/beta-vs-alpha", follow_redirects=False)
+    assert (reverse.status_code, reverse.headers["location"]) == (301, "/v1/comparisons/alpha-vs-beta")
+    unkept = (await site.get("/v1/comparisons/beta-vs-delta")).json()
+    assert unkept["kept"] is False
+    unknown = await site.get("/v1/comparisons/alpha-vs-nope")
+    assert (unknown.status_code, unknown.json()["code"], unknown.json()["detail"]) == (
+        404,
+        "unknown-tool",
+        "no tool 'nope' is known",
+    )
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    for malformed in ("alpha", "alpha-vs-", "Alpha-vs-Beta"):
+        refused = await site.get(f"/v1/comparisons/{malformed}")
+        assert (refused.status_code, refused.json()["code"]) == (422, "malformed-pair"), malformed
+    same = await site.get("/v1/comparisons/alpha-vs-alpha")
+    assert (same.status_code, same.json()["code"]) == (422, "same-tool")
+
+
+def _policy(answer: httpx.Response) -> dict[str, str]:
+    directives = (d.strip().split(" ", 1) for d in answer.headers["content-security-policy"].split(";"))
+    return {d[0]: (d[1] if len(d) > 1 else "") for d in directives}
+
+
+async def test_pages_carry_a_content_security_policy_and_badges_stay_embeddable(site, delta):
+    for path in ("/compare/alpha-vs-beta", "/compare/beta-vs-delta", "/tools/alpha/", "/"):
+        page = await site.get(path)
+        policy = _policy(page)
+        assert policy["script-src"] == "'self'", path
+        assert "'unsafe-inline'" not in policy["script-src"] + policy["style-src"], path
+        assert (policy["object-src"], policy["base-uri"], policy["form-action"]) == (
+            "'none'",
+            "'none'",
+            "'self'",
+        )
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"]
+        assert "<style" not in page.text
+        assert '<link rel="stylesheet" href="/assets/site.css">' in page.text
+        assert '<script src="/assets/vote.js" defer></script>' in page.text
+    badge = await site.get("/badges/alpha.svg")
+    assert badge.status_code == 200
+    assert badge.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert badge.headers["x-content-type-options"] == "nosniff"
+    assert _policy(badge)["default-src"] == "'none'"
+    assert "frame-ancestors" not in _policy(badge)
+    css = await site.get("/assets/site.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert css.headers["x-content-type-options"] == "nosniff"
+    assert ".scorecard" in css.text
+    data = await site.get("/v1/comparisons/alpha-vs-beta")
+    assert _policy(data)["default-src"] == "'none'"  # API answers keep the platform's policy
 
 
 async def test_pages_carry_etag_and_last_modified(site):
@@ -356,7 +502,16 @@ async def test_weekly_issue_and_atom_feed_validate(site):
     assert "Alpha" in issue
 
 
-async def test_headless_chromium_sees_both_cards_and_the_scorecard(site):
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+"""Collects the page's Content-Security-Policy violations (added before any of its own script)."""
+
+
+async def test_headless_chromium_sees_both_cards_and_the_scorecard(site, delta):
     from playwright.async_api import async_playwright
 
     chromium = "/usr/bin/chromium"
@@ -371,8 +526,14 @@ async def test_headless_chromium_sees_both_cards_and_the_scorecard(site):
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("dialog", lambda d: dialogs.append(d.message))
-            for path in ("/compare/alpha-vs-beta", "/compare/alpha-vs-evil"):
+            await page.add_init_script(CSP_WATCH)
+            for path in ("/compare/alpha-vs-beta", "/compare/alpha-vs-evil", "/compare/beta-vs-delta"):
                 await page.goto(f"{site.base_url}{path}")
+                assert await page.evaluate("window.__cspViolations") == [], path
+                styled = await page.locator("header.site a").first.evaluate(
+                    "a => getComputedStyle(a).fontWeight"
+                )
+                assert styled == "700", "the site's stylesheet did not apply"
                 cards = await page.locator("article.card").all_inner_texts()
                 assert len(cards) == 2
                 assert "Panel ship" in cards[0]
@@ -383,7 +544,7 @@ async def test_headless_chromium_sees_both_cards_and_the_scorecard(site):
             await page.goto(f"{site.base_url}/compare/alpha-vs-beta")
             assert "Alpha" in (await page.locator("article.card").first.inner_text())
             await page.screenshot(path=str(ARTIFACTS / "compare-alpha-vs-beta.png"), full_page=True)
-            assert errors == []
+            assert errors == [], errors
             assert dialogs == []  # no XSS payload ran
         finally:
             await browser.close()

@@ -29,7 +29,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
     settings = load_settings(RenderSettings)
     platform = platform or platform_settings()
     publisher = DirectoryPublisher(settings.site_dir or platform.home / "site")
-    site = Site(settings.base_url or f"http://{platform.host}:{platform.port}", settings.gap_flag_points)
+    site = Site(platform.site_url or f"http://{platform.host}:{platform.port}", settings.gap_flag_points)
     router = NatsRouter()
     register(router, platform)
     router.publisher(PagePublished.SUBJECT, schema=PagePublished, title="PagePublished")
@@ -41,7 +41,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
         name=NAME,
         schema=store.SCHEMA,
         router=router,
-        route_handlers=[build_router(site, publisher)],
+        route_handlers=[build_router(site, publisher, settings)],
         migrations=Path(__file__).parent / "migrations",
         on_startup=[attach_read_model],
         background=[partial(worker.run, site=site, publisher=publisher, interval_s=settings.interval_s)],

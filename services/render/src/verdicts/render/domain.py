@@ -52,10 +52,42 @@ def parse_pair(text: str, known: Iterable[str]) -> tuple[str, str] | None:
     return None
 
 
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+"""A tool's slug, as ingest accepts it."""
+
+
+def pair_splits(text: str) -> list[tuple[str, str]]:
+    """Every way to read "a-vs-b" as two well-formed slugs (a slug may itself contain "-vs-")."""
+    splits = []
+    start = 0
+    while (at := text.find("-vs-", start)) != -1:
+        a, b = text[:at], text[at + 4 :]
+        if SLUG.fullmatch(a) and SLUG.fullmatch(b):
+            splits.append((a, b))
+        start = at + 1
+    return splits
+
+
+def unknown_in_pair(text: str, known: Iterable[str]) -> str | None:
+    """A slug of the pair that is not known (``None``: both known, or not a well-formed pair); a
+    reading with one known side is preferred ("a-vs-b-vs-c" with "a-vs-b" known names "c")."""
+    slugs = set(known)
+    splits = sorted(pair_splits(text), key=lambda pair: not (set(pair) & slugs))
+    if not splits:
+        return None
+    return next((s for s in splits[0] if s not in slugs), None)
+
+
 def names_one_tool_twice(text: str, found: tuple[str, str] | None) -> bool:
     """Whether the text names one tool twice ("a-vs-a"), known or not."""
     first, sep, second = text.partition("-vs-")
     return (found is not None and found[0] == found[1]) or (bool(sep) and first == second)
+
+
+def full_category(requested: dict[str, int], limit: int) -> str | None:
+    """A category already holding ``limit`` requested pairs, which refuses one more (a pair of
+    tools from two categories counts in both; rivals are not counted, ``rivals`` bounds them)."""
+    return next((c for c, count in sorted(requested.items()) if count >= limit), None)
 
 
 def iso_week(day: date | datetime) -> str:
@@ -377,6 +409,39 @@ def tool_data(view: ToolView) -> dict[str, Any]:
         "verdict": view.verdict,
         "community": plain(view.community),
         "reviews": [plain(view.reviews[p.id]) for p in personas_of(view)],
+    }
+
+
+def gap_data(value: Gap) -> dict[str, Any]:
+    return {"points": value.points, "flagged": value.flagged, "direction": value.direction}
+
+
+def scorecard(left: ToolView, right: ToolView) -> list[dict[str, Any]]:
+    """The reviewer scorecard: each persona in panel order, and how it judged each tool."""
+
+    def cell(view: ToolView, persona: str) -> dict[str, Any] | None:
+        review = view.reviews.get(persona)
+        return None if review is None else {"status": review.status, "verdict": review.verdict}
+
+    return [
+        {"persona": p.id, "name": p.name, "a": cell(left, p.id), "b": cell(right, p.id)}
+        for p in personas_of(left, right)
+    ]
+
+
+def comparison_data(left: ToolView, right: ToolView, flag_from: float, base_url: str) -> dict[str, Any]:
+    """A comparison's JSON (the page's index.json and the partner API): what its page shows."""
+    path = "/" + comparison_path(left.slug, right.slug)
+    views = (left, right)
+    return {
+        "path": path,
+        "url": base_url + path,
+        "a": tool_data(left),
+        "b": tool_data(right),
+        "pricing_read": pricing_read(left.tool, right.tool),
+        "gaps": {v.slug: gap_data(gap(v, flag_from)) for v in views},
+        "scorecard": scorecard(left, right),
+        "splits": {v.slug: plain(reviewer_split(v)) for v in views},
     }
 
 

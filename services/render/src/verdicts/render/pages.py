@@ -17,6 +17,7 @@ from verdicts.render import store
 from verdicts.render.domain import (
     badge_label,
     by_panel_ship,
+    comparison_data,
     comparison_ld,
     comparison_path,
     etag_of,
@@ -101,22 +102,23 @@ class Site:
             return await self.feed(conn)
         raise ValueError(f"unknown page {page!r}")
 
+    async def comparison_data(self, conn: Conn, a: str, b: str) -> dict[str, Any] | None:
+        """A comparison's JSON from the read model (``None`` when a tool is not known)."""
+        left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
+        if left is None or right is None:
+            return None
+        return comparison_data(left, right, self.gap_flag_points, self.base_url)
+
     async def comparison(self, conn: Conn, a: str, b: str) -> list[Output]:
         left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
         if left is None or right is None:
             return []
         views = [left, right]
-        data = {
-            "a": tool_data(left),
-            "b": tool_data(right),
-            "pricing_read": pricing_read(left.tool, right.tool),
-            "gaps": {v.slug: plain(gap(v, self.gap_flag_points)) for v in views},
-        }
         return self._html(
             "compare.html",
             comparison_path(a, b),
             "comparison",
-            data,
+            comparison_data(left, right, self.gap_flag_points, self.base_url),
             a=left,
             b=right,
             views=views,

@@ -39,6 +39,12 @@ async def known(conn: Conn, slug: str) -> bool:
     return await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.tools WHERE slug = $1", slug) is not None
 
 
+async def known_among(conn: Conn, candidates: Iterable[str]) -> set[str]:
+    """Which of ``candidates`` are known tools."""
+    rows = await conn.fetch(f"SELECT slug FROM {SCHEMA}.tools WHERE slug = ANY($1::text[])", list(candidates))
+    return {r["slug"] for r in rows}
+
+
 async def hold(conn: Conn, slug: str, subject: str, payload: str) -> None:
     await conn.execute(
         f"INSERT INTO {SCHEMA}.held (slug, subject, payload) VALUES ($1, $2, $3::jsonb)",
@@ -123,6 +129,40 @@ async def add_pairs(conn: Conn, pairs: Iterable[tuple[str, str]], reason: str) -
         ):
             added.append((a, b))
     return added
+
+
+async def kept(conn: Conn, a: str, b: str) -> bool:
+    """Whether the comparison (canonical order) is kept current."""
+    found = await conn.fetchval(f"SELECT 1 FROM {SCHEMA}.pairs WHERE a = $1 AND b = $2", a, b)
+    return found is not None
+
+
+async def lock_categories(conn: Conn, categories: Iterable[str]) -> None:
+    """Serialise requests for pairs in these categories (in one order: no deadlock)."""
+    for category in sorted(set(categories)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"render:pairs:{category}")
+
+
+async def requested_in(conn: Conn, category: str) -> int:
+    """Requested pairs kept current with a tool in the category."""
+    count = await conn.fetchval(
+        f"SELECT count(*) FROM {SCHEMA}.pairs p WHERE p.reason = 'requested' AND EXISTS ("
+        f"SELECT 1 FROM {SCHEMA}.tools t WHERE t.slug IN (p.a, p.b) AND t.category = $1)",
+        category,
+    )
+    return int(count)
+
+
+async def add_requested(conn: Conn, a: str, b: str, requested_by: str) -> bool:
+    """Keep a requested pair (canonical order) current; ``False`` when it already was."""
+    added = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.pairs (a, b, reason, requested_by) VALUES ($1, $2, 'requested', $3) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        a,
+        b,
+        requested_by,
+    )
+    return added is not None
 
 
 async def mark_dirty(conn: Conn, pages: Iterable[str]) -> None:

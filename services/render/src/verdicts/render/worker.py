@@ -1,4 +1,5 @@
-"""Rendering and publishing: the re-render loop, and a comparison published on demand.
+"""Rendering and publishing: the re-render loop, comparisons kept on request, and comparisons
+rendered for a reader (a pair nobody asked to keep is rendered per request, never kept).
 
 Every interval the loop renders the pages events marked dirty (so a vote storm re-renders a page
 at most once per interval), publishes them and announces `render.page.published` (outbox).
@@ -16,12 +17,21 @@ from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
 from verdicts.platform.service import Runtime
 from verdicts.render import store
-from verdicts.render.domain import canonical_pair, canonical_pairs, comparison_path
+from verdicts.render.domain import canonical_pair, comparison_path, full_category
 from verdicts.render.pages import Output, Site
 from verdicts.render.publisher import DirectoryPublisher, Publisher
 
 log = logging.getLogger(__name__)
 BATCH = 200
+
+
+class TooManyPairs(Exception):
+    """A category already keeps as many requested comparisons as it may."""
+
+    def __init__(self, category: str, limit: int) -> None:
+        super().__init__(category, limit)
+        self.category = category
+        self.limit = limit
 
 
 class UnknownTool(LookupError):
@@ -46,19 +56,54 @@ async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output
         )
 
 
-async def publish_comparison(
-    pool: asyncpg.Pool, site: Site, publisher: DirectoryPublisher, a: str, b: str, reason: str
-) -> str:
-    """Keep the comparison of two known tools current, rendering it now if it is not published;
-    its path. Raises ``UnknownTool``."""
+async def keep_comparison(
+    pool: asyncpg.Pool,
+    site: Site,
+    publisher: DirectoryPublisher,
+    a: str,
+    b: str,
+    *,
+    limit: int,
+    requested_by: str,
+) -> tuple[str, bool]:
+    """Keep the comparison of two known tools current, published now if it is not yet: its path,
+    and whether it is newly kept. A new pair counts against ``limit`` in each tool's category.
+    Raises ``UnknownTool`` or ``TooManyPairs`` (nothing kept)."""
+    x, y = canonical_pair(a, b)
     async with pool.acquire() as conn, conn.transaction():
-        for slug in (a, b):
+        categories = {}
+        for slug in (x, y):
+            placement = await store.tool_placement(conn, slug)
+            if placement is None:
+                raise UnknownTool(slug)
+            categories[slug] = placement[0]
+        await store.lock_categories(conn, categories.values())
+        added = False
+        if not await store.kept(conn, x, y):
+            requested = {c: await store.requested_in(conn, c) for c in set(categories.values())}
+            if (full := full_category(requested, limit)) is not None:
+                raise TooManyPairs(full, limit)
+            added = await store.add_requested(conn, x, y, requested_by)
+        target = comparison_path(x, y)
+        if added or not publisher.resolve(target + "index.html").exists():
+            await publish_outputs(conn, publisher, await site.comparison(conn, x, y))
+    return target, added
+
+
+async def comparison_for_reader(
+    pool: asyncpg.Pool, site: Site, publisher: DirectoryPublisher, a: str, b: str
+) -> str | list[Output]:
+    """A kept comparison's path (published now if it is not yet), or the pages of a pair not kept,
+    rendered for this reader only and neither published nor kept. Raises ``UnknownTool``."""
+    x, y = canonical_pair(a, b)
+    target = comparison_path(x, y)
+    async with pool.acquire() as conn, conn.transaction():
+        for slug in (x, y):
             if not await store.known(conn, slug):
                 raise UnknownTool(slug)
-        added = await store.add_pairs(conn, canonical_pairs([(a, b)]), reason)
-        target = comparison_path(a, b)
-        if added or not publisher.resolve(target + "index.html").exists():
-            x, y = canonical_pair(a, b)
+        if not await store.kept(conn, x, y):
+            return await site.comparison(conn, x, y)
+        if not publisher.resolve(target + "index.html").exists():
             await publish_outputs(conn, publisher, await site.comparison(conn, x, y))
     return target
 
