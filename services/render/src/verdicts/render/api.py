@@ -57,6 +57,8 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 
+PAGE_KINDS = (("tools", "slug"), ("categories", "category"), ("weekly", "week"))
+
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; worker-src 'self'; form-action 'self'; frame-ancestors 'self'; "
@@ -76,11 +78,17 @@ HEADERS_BY_SUFFIX = {
 feed keep the platform's strict policy)."""
 
 PAGE_PATHS = [
-    "/tools/{rest:path}",
-    "/categories/{rest:path}",
-    "/weekly/{rest:path}",
-    "/badges/{rest:path}",
+    *(f"/{kind}/{{{name}:str}}{tail}" for kind, name in PAGE_KINDS for tail in ("", "/", "/index.json")),
+    "/weekly/feed.atom",
+    "/badges/{badge:str}",
 ]
+"""Published pages (a page's JSON beside it), the weekly feed and the badges ("SLUG.svg")."""
+
+PAGE_ANSWERS: dict[int | str, ResponseSpec] = {
+    200: ResponseSpec(None, description="The page (text/html), its JSON, the Atom feed or an SVG badge"),
+    304: ResponseSpec(None, description="The caller's copy (If-None-Match, If-Modified-Since) is current"),
+    **problem_responses(404),
+}
 
 
 class ComparisonRequest(BaseModel):
@@ -348,7 +356,11 @@ class PageController(Controller):
     @get(
         ["/compare/{pair:str}", "/compare/{pair:str}/", "/compare/{pair:str}/index.json"],
         guards=[PUBLIC],
-        responses=problem_responses(404, 422),
+        responses={
+            **PAGE_ANSWERS,
+            301: ResponseSpec(None, description="The pair in canonical order (a < b)"),
+            **problem_responses(422),
+        },
     )
     async def comparison(
         self,
@@ -380,14 +392,14 @@ class PageController(Controller):
             return serve(request, publisher, page + name)
         return serve_rendered(request, page, name)
 
-    @get(["/", "/index.json"], guards=[PUBLIC], responses=problem_responses(404))
+    @get(["/", "/index.json"], guards=[PUBLIC], responses=PAGE_ANSWERS)
     async def home(
         self, request: Request[Any, Any, Any], publisher: Injected[DirectoryPublisher]
     ) -> Response[bytes]:
         """The home page (latest verdicts, categories, weekly issues) and its JSON."""
         return serve(request, publisher, request.url.path.lstrip("/"))
 
-    @get(PAGE_PATHS, guards=[PUBLIC], responses=problem_responses(404))
+    @get(PAGE_PATHS, guards=[PUBLIC], responses=PAGE_ANSWERS)
     async def page(
         self, request: Request[Any, Any, Any], publisher: Injected[DirectoryPublisher]
     ) -> Response[bytes]:
