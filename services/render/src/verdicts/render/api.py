@@ -84,7 +84,7 @@ PAGE_PATHS = [
 ]
 """Published pages (a page's JSON beside it), the weekly feed and the badges ("SLUG.svg")."""
 
-PAGE_ANSWERS: dict[int | str, ResponseSpec] = {
+PAGE_ANSWERS: dict[int, ResponseSpec] = {
     200: ResponseSpec(None, description="The page (text/html), its JSON, the Atom feed or an SVG badge"),
     304: ResponseSpec(None, description="The caller's copy (If-None-Match, If-Modified-Since) is current"),
     **problem_responses(404),
