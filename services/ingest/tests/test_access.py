@@ -134,6 +134,7 @@ async def test_the_openapi_document_names_the_scope_and_the_request_bodies(anony
         assert post["security"] == [{"apiKey": ["tools:write"]}]
         assert "requestBody" in post
         assert {"401", "403", "422", "429"} <= set(post["responses"])
+    assert {"200", "201"} <= set(document["paths"]["/v1/tools"]["post"]["responses"])
     assert "security" not in document["paths"]["/v1/tools"]["get"]
     assert "404" in document["paths"]["/v1/tools/{slug}"]["get"]["responses"]
 

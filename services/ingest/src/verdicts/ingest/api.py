@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, Router, get, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -165,7 +166,11 @@ class ToolController(Controller):
     @post(
         "/",
         guards=[requires(Scope.TOOLS_WRITE), json_body],
-        responses=problem_responses(400, 409, 413, 415, 422),
+        status_code=HTTP_201_CREATED,
+        responses={
+            HTTP_200_OK: ResponseSpec(Announced, description="Updated, or unchanged"),
+            **problem_responses(400, 409, 413, 415, 422),
+        },
     )
     async def create_tool(
         self,
