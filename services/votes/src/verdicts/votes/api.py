@@ -1,33 +1,62 @@
-"""votes' HTTP API: voter tokens, ballots (202 once durably on JetStream), tallies, head-to-head
-votes and rankings. Every refusal is a problem+json answer and, for ballots, a discard record."""
+"""votes' HTTP API: voter tokens (against a solved proof of work), ballots (202 once durably on
+JetStream), the page's vote form (same origin and a CSRF token), tallies, head-to-head votes and
+rankings. Every refusal is a problem+json answer and, for ballots, a discard record; a refusal counts
+against a tool's public "discarded" figure only when the tool exists (and, for a bad voter token,
+only when the token had a token's shape), so garbage requests cannot inflate any tool's figure.
+
+Every per-address limit is keyed on the client address (``X-Forwarded-For`` only from a trusted
+proxy), IPv6 per /64."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import uuid
 from typing import Any, Literal
 
 import asyncpg
 from litestar import Controller, Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
+from verdicts.platform.access.guards import PUBLIC, client_of
+from verdicts.platform.client_address import limit_key
 from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
+from verdicts.platform.openapi import problem_responses
+from verdicts.platform.ratelimit import RateLimiter
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
 from verdicts.votes.discards import DiscardLog
 from verdicts.votes.domain.ballots import ballot_id, canonical_pair, split_pair
-from verdicts.platform.ratelimit import RateLimiter
-from verdicts.votes.domain.tokens import InvalidVoterToken, issue_token, verify_token
+from verdicts.votes.domain.origins import same_origin
+from verdicts.votes.domain.proof_of_work import (
+    MAX_PAYLOAD_CHARS,
+    BadSolution,
+    altcha_key,
+    check_solution,
+    new_challenge,
+)
+from verdicts.votes.domain.tokens import (
+    InvalidVoterToken,
+    csrf_key,
+    csrf_matches,
+    csrf_token,
+    issue_token,
+    looks_like_token,
+    verify_token,
+)
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 VOTER_COOKIE = "verdicts_voter"
+COOKIE_MAX_AGE_S = 365 * 86400
 BODY_LIMIT = 4096  # a ballot is under 300 bytes; nothing bigger is read
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 class BallotRequest(BaseModel):
@@ -40,13 +69,15 @@ class BallotRequest(BaseModel):
 
 
 class FormBallot(BaseModel):
-    """A page's vote buttons (an HTML form, no JavaScript): the voter token lives in a cookie."""
+    """A page's vote buttons (an HTML form): the voter token lives in a cookie, the CSRF token that
+    goes with it in a hidden field (the page's script gets both: ``POST /v1/voters``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tool: str = Field(pattern=SLUG)
     choice: Choice
     return_to: str = Field(default="/", pattern=r"^(/|/[A-Za-z0-9_.-][A-Za-z0-9/_.-]*)$", max_length=300)
+    csrf: str = Field(default="", max_length=100, description="The CSRF token of the voter in the cookie")
 
 
 class HeadToHeadRequest(BaseModel):
@@ -56,8 +87,33 @@ class HeadToHeadRequest(BaseModel):
     voter_token: str = Field(min_length=1, max_length=200)
 
 
+class AltchaChallenge(BaseModel):
+    """An ALTCHA challenge: find ``number`` in [0, maxnumber] with SHA-256(salt + number) == challenge."""
+
+    algorithm: Literal["SHA-256"]
+    challenge: str
+    maxnumber: int
+    salt: str
+    signature: str
+
+
+class MintRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    altcha: str = Field(
+        min_length=1,
+        max_length=MAX_PAYLOAD_CHARS,
+        description="The solved challenge: base64 of JSON {algorithm, challenge, number, salt, signature}",
+    )
+
+
 class VoterToken(BaseModel):
     voter_token: str
+    csrf: str = Field(description="Send it as the vote form's hidden field `csrf` (same voter as the cookie)")
+
+
+class CsrfToken(BaseModel):
+    csrf: str
 
 
 class BallotAnswer(BaseModel):
@@ -105,15 +161,24 @@ class Ranking(BaseModel):
 
 
 class Votes:
-    """Request-path state: the secret (read at start-up), the limiters, the known tools, discards."""
+    """Request-path state: the secret and the keys derived from it (set at start-up), the limiters,
+    the known tools, discards."""
 
     def __init__(self, settings: VotesSettings, discards: DiscardLog) -> None:
         self.settings = settings
         self.secret = ""
+        self.altcha_key = b""
+        self.csrf_key = b""
         self.discards = discards
         self.per_voter = RateLimiter(settings.voter_rate_per_s, settings.voter_burst)
         self.per_address = RateLimiter(settings.address_rate_per_s, settings.address_burst)
+        self.mints = RateLimiter(settings.mint_per_minute / 60, settings.mint_burst)
         self.tools: set[str] = set()
+
+    def use_secret(self, secret: str) -> None:
+        self.secret = secret
+        self.altcha_key = altcha_key(secret)
+        self.csrf_key = csrf_key(secret)
 
     async def known(self, pool: asyncpg.Pool, slug: str) -> bool:
         if slug not in self.tools:
@@ -123,11 +188,39 @@ class Votes:
         return True
 
     def limit_address(self, request: Request[Any, Any, Any], tool: str | None = None) -> None:
-        address = request.client.host if request.client else "unknown"
-        wait = self.per_address.hit(address)
+        wait = self.per_address.hit(limit_key(client_of(request)))
         if wait is not None:
-            self.discards.add(tool, None, "rate limited", "client address")
+            # Only a tool already seen here is charged: a flood naming made-up slugs charges none.
+            self.discards.add(tool if tool in self.tools else None, None, "rate limited", "client address")
             raise too_many(wait, "too many requests from this address")
+
+    def limit_minting(self, request: Request[Any, Any, Any]) -> None:
+        wait = self.mints.hit(limit_key(client_of(request)))
+        if wait is not None:
+            raise too_many(wait, "too many voter tokens minted from this address")
+
+    async def mint(self, pool: asyncpg.Pool, payload: str) -> tuple[str, str]:
+        """A fresh ``(token, voter_id)`` for a solved, unexpired, unspent proof-of-work challenge."""
+        try:
+            solved = check_solution(payload, self.altcha_key)
+        except BadSolution as exc:
+            raise problem(
+                422, "bad-altcha", "Proof of work not solved", f"altcha: {exc.reason}", field="altcha"
+            ) from None
+        if not await store.spend_challenge(pool, solved.challenge, solved.expires_at):
+            raise problem(
+                409,
+                "altcha-spent",
+                "Proof of work already used",
+                "this challenge was already exchanged for a voter token; solve a new one",
+                field="altcha",
+            )
+        return issue_token(self.secret)
+
+    def challenge(self) -> AltchaChallenge:
+        ttl = dt.timedelta(seconds=self.settings.altcha_expiry_s)
+        fields = new_challenge(self.altcha_key, self.settings.altcha_max_number, ttl, dt.datetime.now(dt.UTC))
+        return AltchaChallenge.model_validate(fields)
 
     def limit_voter(self, voter: str, tool: str | None) -> None:
         wait = self.per_voter.hit(voter)
@@ -136,13 +229,18 @@ class Votes:
                 self.discards.add(tool, voter, "rate limited", "voter")
             raise too_many(wait, "this voter is voting too fast")
 
-    def voter(self, token: str, tool: str | None) -> str:
+    async def voter(
+        self, pool: asyncpg.Pool, token: str, tool: str | None, field: str = "voter_token"
+    ) -> str:
+        """The voter id in ``token``, else 401; the refusal is charged to ``tool`` only when the
+        tool exists and the token had a token's shape (garbage charges no tool)."""
         try:
             return verify_token(token, self.secret)
         except InvalidVoterToken as exc:
-            self.discards.add(tool, None, "bad token", exc.reason)
+            charged = tool if tool and looks_like_token(token) and await self.known(pool, tool) else None
+            self.discards.add(charged, None, "bad token", exc.reason)
             raise problem(
-                401, "bad-voter-token", "Bad voter token", f"voter_token: {exc.reason}", field="voter_token"
+                401, "bad-voter-token", "Bad voter token", f"{field}: {exc.reason}", field=field
             ) from None
 
     async def accept(
@@ -150,7 +248,7 @@ class Votes:
     ) -> BallotAnswer:
         """The ballot onto JetStream (the ack is the promise); a replay answers "duplicate"."""
         if not await self.known(runtime.pool, tool):
-            self.discards.add(tool, voter, "unknown tool")
+            self.discards.add(None, voter, "unknown tool", tool)  # no tool's figure: there is no tool
             raise unknown_tool(tool)
         self.limit_voter(voter, tool)
         msg_id = ballot_id(voter, tool, nonce or uuid.uuid4().hex)
@@ -187,23 +285,73 @@ def unknown_tool(slug: str) -> Exception:
     return problem(404, "unknown-tool", "Unknown tool", f"no tool {slug!r} is known to votes", field="tool")
 
 
+def set_voter_cookie(response: Response[Any], token: str, site_url: str) -> None:
+    """The voter token for the page's form: script cannot read it, other sites' POSTs do not carry
+    it, and on an https site it never travels in clear."""
+    response.set_cookie(
+        VOTER_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=site_url.startswith("https://"),
+        path="/",
+    )
+
+
 class VoterController(Controller):
     path = "/v1/voters"
     tags = ["votes"]
 
-    @post("/", status_code=201)
-    async def new_voter(self, request: Request[Any, Any, Any], votes: Injected[Votes]) -> VoterToken:
-        """An anonymous voter token: keep it, send it with every vote."""
-        votes.limit_address(request)
-        token, _ = issue_token(votes.secret)
-        return VoterToken(voter_token=token)
+    @get("/challenge", guards=[PUBLIC], cache_control=NO_STORE)
+    async def challenge(self, votes: Injected[Votes]) -> AltchaChallenge:
+        """A proof-of-work challenge (ALTCHA): solve it, then exchange it for a voter token."""
+        return votes.challenge()
+
+    @post(
+        "/",
+        status_code=201,
+        guards=[PUBLIC, json_body],
+        request_max_body_size=BODY_LIMIT,
+        responses=problem_responses(400, 409, 413, 415, 422, 429),
+    )
+    async def new_voter(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[MintRequest],
+        votes: Injected[Votes],
+        runtime: RuntimeDep,
+    ) -> Response[VoterToken]:
+        """An anonymous voter token for a solved challenge (each challenge once, a few per address a
+        minute): keep it, send it with every vote. Also set as the page form's cookie, with the CSRF
+        token the form sends."""
+        votes.limit_minting(request)
+        token, voter = await votes.mint(runtime.pool, data.altcha)
+        answer = Response(
+            VoterToken(voter_token=token, csrf=csrf_token(votes.csrf_key, voter)),
+            status_code=201,
+            headers={"Cache-Control": "no-store"},
+        )
+        set_voter_cookie(answer, token, runtime.settings.site_url)
+        return answer
+
+    @get("/csrf", guards=[PUBLIC], cache_control=NO_STORE, responses=problem_responses(401))
+    async def csrf(self, request: Request[Any, Any, Any], votes: Injected[Votes], pool: PoolDep) -> CsrfToken:
+        """The CSRF token for the voter in the cookie (401 without one: mint a voter first)."""
+        voter = await votes.voter(pool, request.cookies.get(VOTER_COOKIE, ""), None, field="cookie")
+        return CsrfToken(csrf=csrf_token(votes.csrf_key, voter))
 
 
 class BallotController(Controller):
     path = "/v1/votes"
     tags = ["votes"]
 
-    @post("/", guards=[json_body], request_max_body_size=BODY_LIMIT)
+    @post(
+        "/",
+        guards=[PUBLIC, json_body],
+        request_max_body_size=BODY_LIMIT,
+        responses=problem_responses(400, 401, 404, 413, 415, 422, 429, 503),
+    )
     async def cast(
         self,
         request: Request[Any, Any, Any],
@@ -213,11 +361,17 @@ class BallotController(Controller):
     ) -> Response[BallotAnswer]:
         """202 once the ballot is on JetStream; a replayed request (same nonce) answers 200 "duplicate"."""
         votes.limit_address(request, data.tool)
-        voter = votes.voter(data.voter_token, data.tool)
+        voter = await votes.voter(runtime.pool, data.voter_token, data.tool)
         answer = await votes.accept(runtime, voter, data.tool, data.choice, data.nonce)
         return Response(answer, status_code=200 if answer.status == "duplicate" else 202)
 
-    @post("/form", request_max_body_size=BODY_LIMIT, status_code=303)
+    @post(
+        "/form",
+        guards=[PUBLIC],
+        request_max_body_size=BODY_LIMIT,
+        status_code=303,
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    )
     async def cast_from_form(
         self,
         request: Request[Any, Any, Any],
@@ -225,24 +379,39 @@ class BallotController(Controller):
         votes: Injected[Votes],
         runtime: RuntimeDep,
     ) -> Redirect:
-        """A page's vote buttons: the voter token lives in a cookie; the answer redirects back."""
+        """A page's vote buttons: from this site only (``Origin`` / ``Sec-Fetch-Site``), the voter in
+        the cookie, its CSRF token in the field ``csrf``; the answer redirects back."""
         votes.limit_address(request, data.tool)
-        token = request.cookies.get(VOTER_COOKIE, "")
-        try:
-            voter = verify_token(token, votes.secret)
-        except InvalidVoterToken:
-            token, voter = issue_token(votes.secret)
+        headers = request.headers
+        if not same_origin(
+            headers.get("origin"),
+            headers.get("sec-fetch-site"),
+            runtime.settings.site_url,
+            headers.get("host"),
+        ):
+            votes.discards.add(None, None, "foreign origin", headers.get("origin", "")[:200])
+            raise problem(403, "foreign-origin", "Forbidden", "votes are taken only from this site's pages")
+        voter = await votes.voter(
+            runtime.pool, request.cookies.get(VOTER_COOKIE, ""), data.tool, field="cookie"
+        )
+        if not csrf_matches(votes.csrf_key, voter, data.csrf):
+            votes.discards.add(None, voter, "bad csrf token")
+            raise problem(
+                403,
+                "bad-csrf-token",
+                "Forbidden",
+                "the form's csrf token does not match the voter",
+                field="csrf",
+            )
         await votes.accept(runtime, voter, data.tool, data.choice, None)
-        back = Redirect(data.return_to, status_code=303)
-        back.set_cookie(VOTER_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", path="/")
-        return back
+        return Redirect(data.return_to, status_code=303)
 
 
 class TallyController(Controller):
     path = "/v1/tools"
     tags = ["votes"]
 
-    @get("/{slug:str}/votes")
+    @get("/{slug:str}/votes", guards=[PUBLIC], responses=problem_responses(404))
     async def tool_votes(self, slug: FromPath[str], pool: PoolDep) -> ToolVotes:
         """Community tally with its Wilson 95% interval, provisional flag and integrity counts."""
         found = await store.tool_votes(pool, slug)
@@ -265,7 +434,13 @@ class HeadToHeadController(Controller):
     path = "/v1"
     tags = ["votes"]
 
-    @post("/comparisons/{pair:str}/votes", guards=[json_body], request_max_body_size=BODY_LIMIT)
+    @post(
+        "/comparisons/{pair:str}/votes",
+        guards=[PUBLIC, json_body],
+        request_max_body_size=BODY_LIMIT,
+        status_code=201,
+        responses=problem_responses(400, 401, 404, 413, 415, 422, 429),
+    )
     async def head_to_head(
         self,
         request: Request[Any, Any, Any],
@@ -286,7 +461,7 @@ class HeadToHeadController(Controller):
             raise problem(
                 422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="pair"
             )
-        voter = votes.voter(data.voter_token, None)
+        voter = await votes.voter(pool, data.voter_token, None)
         for slug in (a, b):
             if not await votes.known(pool, slug):
                 raise unknown_tool(slug)
@@ -296,7 +471,7 @@ class HeadToHeadController(Controller):
             await store.record_head_to_head(conn, first, second, voter, winner)
         return HeadToHeadAnswer(status="recorded", a=a, b=b, winner=data.winner)
 
-    @get("/rankings/{category:str}")
+    @get("/rankings/{category:str}", guards=[PUBLIC], responses=problem_responses(404))
     async def rankings(self, category: FromPath[str], pool: PoolDep) -> Ranking:
         """Bradley-Terry ranking of a category from head-to-head votes, with bootstrap 95% intervals."""
         found = await store.ranking(pool, category)

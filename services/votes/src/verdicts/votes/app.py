@@ -12,7 +12,12 @@ from verdicts.platform.service import Runtime, ServiceSpec
 from verdicts.platform.settings import PlatformSettings, load_settings, platform_settings
 from verdicts.votes import store
 from verdicts.votes.api import Votes, build_router
-from verdicts.votes.ballot_writer import publish_tallies, refit_rankings, write_ballots
+from verdicts.votes.ballot_writer import (
+    prune_spent_challenges,
+    publish_tallies,
+    refit_rankings,
+    write_ballots,
+)
 from verdicts.votes.config import VotesSettings, token_secret
 from verdicts.votes.discards import DiscardLog
 from verdicts.votes.handlers import register
@@ -31,7 +36,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
     router.publisher(TallyUpdated.SUBJECT, schema=TallyUpdated, title="TallyUpdated")
 
     async def read_secret(runtime: Runtime) -> None:
-        votes.secret = token_secret(settings, runtime.settings.home)
+        votes.use_secret(token_secret(settings, runtime.settings.home))
 
     async def ballot_publisher(runtime: Runtime) -> str:
         return "ok" if runtime.connected() else "connecting to NATS"
@@ -48,6 +53,7 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
             partial(publish_tallies, settings=settings),
             partial(refit_rankings, settings=settings),
             discards.run,
+            prune_spent_challenges,
         ],
         ready_checks={"ballot-publisher": ballot_publisher},
     )

@@ -1,4 +1,5 @@
-"""votes' background loops: the batched ballot writer, coalesced tallies out, rankings refitted.
+"""votes' background loops: the batched ballot writer, coalesced tallies out, rankings refitted,
+spent proof-of-work challenges pruned.
 
 Ballots arrive a batch at a time (the platform's batched consumer), so one transaction writes a
 whole batch. Each message is acked only after its batch committed; a crash in between redelivers
@@ -104,3 +105,18 @@ async def refit_once(runtime: Runtime, settings: VotesSettings) -> None:
     for category, comparisons in (await store.comparisons_by_category(runtime.pool)).items():
         ranked = await asyncio.to_thread(rank_tools, comparisons, rounds=settings.bootstrap_rounds)
         await store.save_ranking(runtime.pool, category, len(comparisons), ranked)
+
+
+SPENT_GRACE_S = 300.0  # spent challenges are kept this long past their expiry: replicas' clocks differ
+
+
+async def prune_spent_challenges(runtime: Runtime, interval_s: float = 60.0) -> None:
+    """Forget proof-of-work challenges that have expired (they cannot be replayed any more)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await store.prune_spent_challenges(runtime.pool, SPENT_GRACE_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pruning spent challenges failed; retrying")

@@ -29,6 +29,19 @@ class VotesSettings(BaseSettings):
         default=50.0, gt=0, description="Requests per second per client address"
     )
     address_burst: int = Field(default=200, ge=1)
+    mint_per_minute: float = Field(
+        default=3.0, gt=0, description="Voter tokens a minute one client address (IPv6: its /64) may mint"
+    )
+    mint_burst: int = Field(default=5, ge=1, description="Voter tokens one client address may mint at once")
+    altcha_max_number: int = Field(
+        default=200_000,
+        ge=1,
+        le=100_000_000,
+        description="Proof-of-work difficulty: a voter tries max_number / 2 SHA-256 hashes on average",
+    )
+    altcha_expiry_s: int = Field(
+        default=600, ge=10, le=86_400, description="How long a proof-of-work challenge may be solved"
+    )
     batch_size: int = Field(default=1000, ge=1, le=10_000, description="Ballots written per transaction")
     tally_interval_s: float = Field(
         default=1.0, gt=0, description="At most one tally event per tool per this"

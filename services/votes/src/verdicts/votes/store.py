@@ -149,6 +149,26 @@ async def record_discards(conn: Conn, discards: Sequence[Discard]) -> None:
     )
 
 
+async def spend_challenge(pool: asyncpg.Pool, challenge: str, expires_at: datetime) -> bool:
+    """Mark a proof-of-work challenge spent; ``False`` when it was spent before (a replay)."""
+    spent = await pool.fetchval(
+        f"INSERT INTO {SCHEMA}.altcha_spent (challenge, expires_at) VALUES ($1, $2) "
+        "ON CONFLICT (challenge) DO NOTHING RETURNING 1",
+        challenge,
+        expires_at,
+    )
+    return spent is not None
+
+
+async def prune_spent_challenges(pool: asyncpg.Pool, grace_s: float) -> int:
+    """Forget spent challenges that expired more than ``grace_s`` ago (the grace covers clock skew)."""
+    done = await pool.execute(
+        f"DELETE FROM {SCHEMA}.altcha_spent WHERE expires_at < now() - make_interval(secs => $1)",
+        grace_s,
+    )
+    return int(done.split()[-1])
+
+
 async def tool_votes(pool: asyncpg.Pool, slug: str) -> tuple[Tally, dict[str, int]] | None:
     """The tally and the integrity counts of a known tool."""
     async with pool.acquire() as conn:
