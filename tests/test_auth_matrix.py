@@ -28,6 +28,9 @@ pytestmark = pytest.mark.integration
 VENDOR = "Acme Matrix"
 OTHER_VENDOR = "Other Matrix"
 UNKNOWN_KEY = "vdk_zzzzzzzzzz_" + "Q" * 43
+# The access layer's own refusals; a public route may still refuse for its own reasons (a voter route
+# without a voter cookie answers 401 bad-voter-token, a form from another site 403 foreign-origin).
+ACCESS_REFUSALS = {"unauthenticated", "forbidden"}
 PATH_PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
@@ -114,6 +117,18 @@ def expected(rule: Access, credential: str) -> str:
     return "403"
 
 
+def refused_by_access(answer: Any) -> bool:
+    if answer.status_code not in {401, 403}:
+        return False
+    if answer.status_code == 401 and "www-authenticate" in answer.headers:
+        return True
+    try:
+        code = answer.json().get("code")
+    except ValueError:
+        return True
+    return code in ACCESS_REFUSALS or code is None
+
+
 async def test_every_route_declares_exactly_one_rule(app):
     missing = [f"{r.method} {r.template}" for r in routes(app) if r.rule is None]
     assert missing == [], f"routes without an access rule (PUBLIC or requires(scope)): {missing}"
@@ -140,7 +155,7 @@ async def test_each_route_answers_each_credential_as_its_rule_says(app, client, 
             answer = await client.request(route.method, route.path, **kwargs)
             want = expected(route.rule, name)
             got = str(answer.status_code)
-            ok = got not in {"401", "403"} if want == "open" else got == want
+            ok = not refused_by_access(answer) if want == "open" else got == want
             if want == "401" and "www-authenticate" not in answer.headers:
                 ok = False
             if not ok:
