@@ -96,7 +96,7 @@ def _decode(payload: str) -> dict[str, Any]:
         raise BadSolution("malformed payload")
     try:
         fields = json.loads(base64.b64decode(payload, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # deep nesting: RecursionError, not a 500
         raise BadSolution("malformed payload") from None
     if not isinstance(fields, dict):
         raise BadSolution("malformed payload")
