@@ -8,6 +8,7 @@ broker's own connection and survives NATS restarts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -36,26 +37,32 @@ async def consume_in_batches(
 
     ``handle`` acks (or naks) each message itself; what it leaves unacked is redelivered."""
     subscription = None
-    while True:
-        try:
-            if subscription is None:
-                subscription = await runtime.jetstream.pull_subscribe(
-                    subject,
-                    durable=durable,
-                    stream=stream,
-                    config=ConsumerConfig(
-                        ack_policy=AckPolicy.EXPLICIT,
-                        ack_wait=ack_wait_s,
-                        max_ack_pending=batch_size * 4,
-                    ),
-                )
-            messages = await subscription.fetch(batch_size, timeout=1.0)
-        except (nats.errors.TimeoutError, TimeoutError):
-            continue
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # NATS restarting: try again shortly
-            log.warning("batch fetch failed", extra={"durable": durable, "error": exc.__class__.__name__})
-            await asyncio.sleep(0.5)
-            continue
-        await handle(messages)
+    try:
+        while True:
+            try:
+                if subscription is None:
+                    subscription = await runtime.jetstream.pull_subscribe(
+                        subject,
+                        durable=durable,
+                        stream=stream,
+                        config=ConsumerConfig(
+                            ack_policy=AckPolicy.EXPLICIT,
+                            ack_wait=ack_wait_s,
+                            max_ack_pending=batch_size * 4,
+                        ),
+                    )
+                messages = await subscription.fetch(batch_size, timeout=1.0)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS restarting: try again shortly
+                log.warning("batch fetch failed", extra={"durable": durable, "error": exc.__class__.__name__})
+                await asyncio.sleep(0.5)
+                continue
+            await handle(messages)
+    finally:
+        # Without this the connection's drain at shutdown waits out its timeout on the open fetch.
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()

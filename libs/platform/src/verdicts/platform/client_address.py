@@ -9,12 +9,14 @@ subscriber usually holds, so rotating through it does not buy fresh limits.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=64)
 def parse_networks(text: str) -> tuple[Network, ...]:
     """``"10.0.0.0/8, 127.0.0.1"`` → networks; ValueError names a bad entry."""
     networks = []

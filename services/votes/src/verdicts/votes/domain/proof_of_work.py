@@ -85,6 +85,10 @@ def check_solution(payload: str, key: bytes) -> Solved:
     """The challenge ``payload`` solves, or ``BadSolution`` (its reason never echoes the input)."""
     fields = _decode(payload)
     expires = _expiry(fields["salt"])
+    # altcha compares the signature with ``==``; a constant-time check first leaks nothing about it.
+    signed = hmac.new(key, fields["challenge"].encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signed.encode(), fields["signature"].encode()):
+        raise BadSolution("does not solve a challenge")
     ok, error = verify_solution(fields, key, check_expires=True)  # type: ignore[call-overload]
     if not ok:
         raise BadSolution("expired" if error and "expired" in error else "does not solve a challenge")
