@@ -10,7 +10,6 @@ proxy), IPv6 per /64."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ from litestar.response import Redirect
 from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
-from verdicts.platform.access.guards import PUBLIC, client_of
+from verdicts.platform.access.guards import PUBLIC, client_of, rate_limited
 from verdicts.platform.client_address import limit_key
 from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
@@ -192,12 +191,12 @@ class Votes:
         if wait is not None:
             # Only a tool already seen here is charged: a flood naming made-up slugs charges none.
             self.discards.add(tool if tool in self.tools else None, None, "rate limited", "client address")
-            raise too_many(wait, "too many requests from this address")
+            raise rate_limited(wait, "too many requests from this address")
 
     def limit_minting(self, request: Request[Any, Any, Any]) -> None:
         wait = self.mints.hit(limit_key(client_of(request)))
         if wait is not None:
-            raise too_many(wait, "too many voter tokens minted from this address")
+            raise rate_limited(wait, "too many voter tokens minted from this address")
 
     async def mint(self, pool: asyncpg.Pool, payload: str) -> tuple[str, str]:
         """A fresh ``(token, voter_id)`` for a solved, unexpired, unspent proof-of-work challenge."""
@@ -227,7 +226,7 @@ class Votes:
         if wait is not None:
             if tool is not None:
                 self.discards.add(tool, voter, "rate limited", "voter")
-            raise too_many(wait, "this voter is voting too fast")
+            raise rate_limited(wait, "this voter is voting too fast")
 
     async def voter(
         self, pool: asyncpg.Pool, token: str, tool: str | None, field: str = "voter_token"
@@ -269,16 +268,6 @@ class Votes:
             self.discards.add(tool, voter, "duplicate", "replayed request")
         status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"
         return BallotAnswer(status=status, ballot_id=msg_id, tool=tool, choice=choice)
-
-
-def too_many(wait_s: float, detail: str) -> Exception:
-    return problem(
-        429,
-        "rate-limited",
-        "Too many requests",
-        detail,
-        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
-    )
 
 
 def unknown_tool(slug: str) -> Exception:
