@@ -72,43 +72,84 @@ async def migrate(
 
     A transaction-scoped advisory lock per schema makes two replicas starting at
     once take turns; the loser finds everything applied. Returns what it applied.
+    A role that may only use the schema (not change it) passes when nothing is
+    left to apply: the check before the lock only reads.
     """
+    async with pool.acquire() as conn:
+        return await migrate_connection(conn, schema, service_dir, platform_tables=platform_tables)
+
+
+async def migrate_connection(
+    conn: Conn, schema: str, service_dir: Path | None, *, platform_tables: bool = True
+) -> list[str]:
+    """``migrate`` on one connection (as whatever role it has, e.g. after ``SET ROLE``)."""
     check_schema_name(schema)
     migrations = load_migrations("platform", PLATFORM_MIGRATIONS) if platform_tables else []
     if service_dir is not None and service_dir.is_dir():
         migrations += load_migrations(schema, service_dir)
+    if await _up_to_date(conn, schema, migrations):
+        return []
     applied: list[str] = []
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (
-                    version text PRIMARY KEY,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+    try:
+        async with conn.transaction():
+            await _apply(conn, schema, migrations, applied)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        role = await conn.fetchval("SELECT current_user")
+        raise MigrationError(
+            f"the database role {role} may not migrate schema {schema} ({exc}); "
+            f"connect as the schema's owner to apply its migrations"
+        ) from None
+    if applied:
+        log.info("migrated", extra={"schema": schema, "applied": applied})
+    return applied
+
+
+async def _up_to_date(conn: Conn, schema: str, migrations: list[Migration]) -> bool:
+    """Every migration applied with its checksum: nothing to lock or create."""
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", f'"{schema}".schema_migrations') is None:
+            return False
         done = {
             r["version"]: r["checksum"]
             for r in await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
         }
-        for migration in migrations:
-            if migration.version in done:
-                if done[migration.version] != migration.checksum:
-                    raise MigrationError(
-                        f"migration {migration.version} in schema {schema} was changed after it "
-                        "was applied; migrations are forward-only: add a new file instead"
-                    )
-                continue
-            await conn.execute(migration.sql.replace("{schema}", f'"{schema}"'))
-            await conn.execute(
-                f'INSERT INTO "{schema}".schema_migrations (version, checksum) VALUES ($1, $2)',
-                migration.version,
-                migration.checksum,
-            )
-            applied.append(migration.version)
-    if applied:
-        log.info("migrated", extra={"schema": schema, "applied": applied})
-    return applied
+    except asyncpg.InsufficientPrivilegeError:
+        return False
+    return all(done.get(m.version) == m.checksum for m in migrations)
+
+
+async def _apply(conn: Conn, schema: str, migrations: list[Migration], applied: list[str]) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"verdicts.migrate.{schema}")
+    # CREATE ... IF NOT EXISTS still needs the right to create: a schema's owner without CREATE on
+    # the database must not be asked for it when the schema is already there.
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    if await conn.fetchval("SELECT to_regclass($1)", f'"{schema}".schema_migrations') is None:
+        await conn.execute(
+            f"""CREATE TABLE "{schema}".schema_migrations (
+                    version text PRIMARY KEY,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+    done = {
+        r["version"]: r["checksum"]
+        for r in await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
+    }
+    for migration in migrations:
+        if migration.version in done:
+            if done[migration.version] != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.version} in schema {schema} was changed after it "
+                    "was applied; migrations are forward-only: add a new file instead"
+                )
+            continue
+        await conn.execute(migration.sql.replace("{schema}", f'"{schema}"'))
+        await conn.execute(
+            f'INSERT INTO "{schema}".schema_migrations (version, checksum) VALUES ($1, $2)',
+            migration.version,
+            migration.checksum,
+        )
+        applied.append(migration.version)
 
 
 async def ping(pool: asyncpg.Pool) -> None:

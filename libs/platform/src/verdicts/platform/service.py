@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import asyncpg
 from faststream.nats import NatsBroker, NatsRouter
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.exceptions import ClientException
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -29,14 +30,16 @@ from opentelemetry import propagate
 from verdicts.contracts.base import Event
 from verdicts.platform import health
 from verdicts.platform.access import store as access_store
-from verdicts.platform.access.guards import KeyRing, caller
+from verdicts.platform.access.guards import SCHEMA_OPT, KeyRing, caller
 from verdicts.platform.broker import make_broker
-from verdicts.platform.db import create_pool, migrate
+from verdicts.platform.db import create_pool, migrate, migrate_connection
+from verdicts.platform.deadletters_api import DeadLetterController
 from verdicts.platform.http import body_too_large, client_problem, not_utf8
 from verdicts.platform.logs import configure_logging
 from verdicts.platform.openapi import document_access, openapi_config, reference_assets
 from verdicts.platform.outbox import OutboxRelay, event_headers
 from verdicts.platform.ratelimit import RateLimiter
+from verdicts.platform.retention import trim_forever
 from verdicts.platform.security_headers import security_headers
 from verdicts.platform.settings import PlatformSettings, platform_settings
 from verdicts.platform.streams import provision_streams
@@ -70,20 +73,55 @@ class Runtime:
     """Live resources shared by the services of one process.
 
     A plain class, not a dataclass: Litestar injects it into routes as it is (a dataclass
-    would be validated field by field on every request)."""
+    would be validated field by field on every request).
 
-    __slots__ = ("broker", "keys", "pool", "public_limiter", "services", "settings", "tasks")
+    Each service sees its own view (``views[schema]``: the same broker, keys and tasks, but
+    ``pool`` logged in as that service's database role); its routes, loops and start-up hooks
+    get that view. ``pool`` of the process's runtime is the first service's."""
+
+    __slots__ = (
+        "broker",
+        "brokers",
+        "keys",
+        "pool",
+        "pools",
+        "public_limiter",
+        "schema",
+        "services",
+        "settings",
+        "tasks",
+        "views",
+    )
 
     def __init__(
-        self, settings: PlatformSettings, broker: NatsBroker, services: Sequence[ServiceSpec]
+        self,
+        settings: PlatformSettings,
+        broker: NatsBroker,
+        services: Sequence[ServiceSpec],
+        brokers: Mapping[str, NatsBroker] | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
+        # Per schema: the broker connected as that service's own NATS user (its view's ``broker``).
+        self.brokers: dict[str, NatsBroker] = dict(brokers or {})
         self.services = services
         self.pool: asyncpg.Pool
         self.keys: KeyRing
         self.public_limiter = RateLimiter(settings.public_rate_per_s, settings.public_burst)
         self.tasks: list[asyncio.Task[None]] = []
+        self.pools: dict[str, asyncpg.Pool] = {}
+        self.schema: str | None = None
+        self.views: dict[str, Runtime] = {}
+        for spec in services:
+            view = copy.copy(self)
+            view.schema = spec.schema
+            view.broker = self.brokers.get(spec.schema, broker)
+            self.views[spec.schema] = view
+
+    def pool_for(self, schema: str | None) -> asyncpg.Pool:
+        """The pool of ``schema``'s service (its own role), else this runtime's."""
+        pool = self.pools.get(schema or "")
+        return self.pool if pool is None else pool
 
     @property
     def service_names(self) -> list[str]:
@@ -94,9 +132,13 @@ class Runtime:
         """JetStream on the broker's own connection (no second connection per service)."""
         return self.broker.connection.jetstream()
 
+    def all_brokers(self) -> list[NatsBroker]:
+        """Every connection of this process: one per service (each its own NATS user)."""
+        return list({id(b): b for b in [self.broker, *self.brokers.values()]}.values())
+
     def connected(self) -> bool:
         with contextlib.suppress(Exception):
-            return bool(self.broker.connection.is_connected)
+            return all(b.connection.is_connected for b in self.all_brokers())
         return False
 
     async def publish_acked(self, event: Event, *, timeout_s: float = 5.0) -> PubAck:
@@ -131,33 +173,73 @@ def stream_for(subject: str) -> str:
     raise ValueError(f"no stream captures subject {subject!r}")
 
 
+async def _open_pools(runtime: Runtime) -> None:
+    """One pool per service, logged in with its schema's URL (services sharing a URL share a pool)."""
+    settings = runtime.settings
+    by_url: dict[str, asyncpg.Pool] = {}
+    for spec in runtime.services:
+        url = settings.database_url_for(spec.schema)
+        if url not in by_url:
+            by_url[url] = await create_pool(url, max_size=settings.db_pool_max)
+        runtime.pools[spec.schema] = by_url[url]
+    runtime.pool = runtime.pools[runtime.services[0].schema]
+
+
+async def _migrate_access(runtime: Runtime) -> None:
+    """The keys schema, by its owner when its URL is given; a service role only checks it is current."""
+    owner_url = runtime.settings.database_urls.get(access_store.SCHEMA)
+    if not owner_url:
+        await migrate(runtime.pool, access_store.SCHEMA, access_store.MIGRATIONS, platform_tables=False)
+        return
+    conn = await asyncpg.connect(owner_url)
+    try:
+        await migrate_connection(conn, access_store.SCHEMA, access_store.MIGRATIONS, platform_tables=False)
+    finally:
+        await conn.close()
+
+
 async def start_runtime(runtime: Runtime) -> None:
     settings = runtime.settings
-    runtime.pool = await create_pool(settings.database_url, max_size=settings.db_pool_max)
-    await migrate(runtime.pool, access_store.SCHEMA, access_store.MIGRATIONS, platform_tables=False)
+    await _open_pools(runtime)
+    await _migrate_access(runtime)
     for spec in runtime.services:
-        await migrate(runtime.pool, spec.schema, spec.migrations)
-    runtime.keys = KeyRing(runtime.pool, settings.database_url)
+        await migrate(runtime.pools[spec.schema], spec.schema, spec.migrations)
+    runtime.keys = KeyRing(runtime.pool, settings.database_url_for(runtime.services[0].schema))
+    for view in runtime.views.values():
+        view.pool = runtime.pools[view.schema or ""]
+        view.keys = runtime.keys
     await runtime.keys.start()
-    await provision_streams(settings.nats_url, duplicate_window_s=settings.duplicate_window_s)
-    runtime.broker.context.set_global("runtime", runtime)
-    runtime.broker.context.set_global("pool", runtime.pool)
+    if settings.provision_streams:
+        await provision_streams(
+            settings.nats_url, duplicate_window_s=settings.duplicate_window_s, settings=settings
+        )
+    for view in [runtime, *runtime.views.values()]:
+        # Each service's broker (its own NATS user) gives its handlers its own view and pool.
+        view.broker.context.set_global("runtime", view)
+        view.broker.context.set_global("pool", view.pool)
+        # Bus handlers ask for their own service's pool: ``Context("pools.<schema>")``.
+        view.broker.context.set_global("pools", runtime.pools)
     for spec in runtime.services:
         for hook in spec.on_startup:
-            await hook(runtime)
-    await runtime.broker.start()
+            await hook(runtime.views[spec.schema])
+    for broker in runtime.all_brokers():
+        await broker.start()
     for spec in runtime.services:
         if spec.uses_outbox:
             relay = OutboxRelay(
-                runtime.pool,
+                runtime.pools[spec.schema],
                 spec.schema,
-                runtime.publish_to_stream,
+                runtime.views[spec.schema].publish_to_stream,
                 poll_s=settings.outbox_poll_s,
                 max_backoff_s=settings.outbox_max_backoff_s,
+                max_attempts=settings.outbox_max_attempts,
             )
             runtime.tasks.append(asyncio.create_task(relay.run(), name=f"outbox:{spec.name}"))
         for task in spec.background:
-            runtime.tasks.append(asyncio.create_task(task(runtime), name=f"{spec.name}:{task}"))
+            view = runtime.views[spec.schema]
+            runtime.tasks.append(asyncio.create_task(task(view), name=f"{spec.name}:{task}"))
+    if settings.provision_streams:  # the stream-admin user trims what every consumer acknowledged
+        runtime.tasks.append(asyncio.create_task(trim_forever(settings.nats_url, settings), name="trim"))
     log.info("services started", extra={"services": runtime.service_names})
 
 
@@ -170,17 +252,44 @@ async def stop_runtime(runtime: Runtime) -> None:
     runtime.tasks.clear()
     with contextlib.suppress(AttributeError):
         await runtime.keys.stop()
-    await runtime.broker.stop()
-    with contextlib.suppress(AttributeError):
-        await asyncio.wait_for(runtime.pool.close(), 10)
+    for broker in runtime.all_brokers():
+        await broker.stop()
+    for pool in {id(p): p for p in runtime.pools.values()}.values():
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pool.close(), 10)
+    runtime.pools.clear()
 
 
 def build_runtime(specs: Sequence[ServiceSpec], settings: PlatformSettings | None = None) -> Runtime:
+    """One broker per service, each logged in as the service's own NATS user (when configured),
+    so even `verdicts up`'s single process gives every service only its own subjects."""
     settings = settings or platform_settings()
-    broker = make_broker(settings, name="+".join(s.name for s in specs))
+    brokers = {}
     for spec in specs:
-        broker.include_router(spec.router)
-    return Runtime(settings=settings, broker=broker, services=specs)
+        brokers[spec.schema] = make_broker(settings, name=spec.name, schema=spec.schema)
+        brokers[spec.schema].include_router(spec.router)
+    broker = brokers[specs[0].schema] if specs else make_broker(settings, name="none")
+    return Runtime(settings=settings, broker=broker, services=specs, brokers=brokers)
+
+
+def _service_routes(spec: ServiceSpec, view: Runtime) -> Router:
+    """A service's routes, given its own view of the runtime and its own pool (its database role)."""
+
+    def own_runtime() -> Runtime:
+        return view
+
+    def own_pool() -> asyncpg.Pool:
+        return view.pool
+
+    return Router(
+        path="/",
+        route_handlers=list(spec.route_handlers),
+        dependencies={
+            "runtime": Provide(own_runtime, sync_to_thread=False),
+            "pool": Provide(own_pool, sync_to_thread=False),
+        },
+        opt={SCHEMA_OPT: spec.schema},
+    )
 
 
 def build_app(
@@ -206,9 +315,14 @@ def build_app(
         finally:
             await stop_runtime(runtime)
 
-    handlers: list[ControllerRouterHandler] = [health.live, health.ready, reference_assets()]
+    handlers: list[ControllerRouterHandler] = [
+        health.live,
+        health.ready,
+        reference_assets(),
+        DeadLetterController,
+    ]
     for spec in specs:
-        handlers.extend(spec.route_handlers)
+        handlers.append(_service_routes(spec, runtime.views[spec.schema]))
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

@@ -6,23 +6,44 @@ Wrong values stop start-up with a message naming the variable (see ``load_settin
 from __future__ import annotations
 
 import functools
+import os
+import re
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from verdicts.platform.client_address import Network, parse_networks
+from verdicts.platform.delivery_settings import DeliverySettings
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+_SCHEMA_URL = re.compile(r"VERDICTS_([A-Z][A-Z0-9_]*)_DATABASE_URL")
+_NATS_LOGIN = re.compile(r"VERDICTS_([A-Z][A-Z0-9_]*?)_NATS_(USER|PASSWORD_FILE|PASSWORD)")
 
 
 class SettingsError(SystemExit):
     """Raised at start-up for a bad setting; its text names the environment variable."""
 
 
-class PlatformSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERDICTS_", extra="ignore")
+class NatsLogin(BaseModel):
+    """A service's own NATS user (``deploy/nats/nats-server.conf``); the password never printed."""
+
+    user: str
+    password: SecretStr
+
+
+class PlatformSettings(DeliverySettings):
+    # populate_by_name: PlatformSettings(site_url=...) works beside the aliased environment names.
+    model_config = SettingsConfigDict(env_prefix="VERDICTS_", extra="ignore", populate_by_name=True)
 
     nats_url: str = Field(
         default="",
@@ -36,6 +57,22 @@ class PlatformSettings(BaseSettings):
             description="PostgreSQL URL; empty means `verdicts up` starts an embedded PostgreSQL",
         ),
     ]
+    nats_logins: dict[str, NatsLogin] = Field(
+        default_factory=dict,
+        description="Per service: VERDICTS_<SERVICE>_NATS_USER (default: the service's name) with "
+        "VERDICTS_<SERVICE>_NATS_PASSWORD or _NATS_PASSWORD_FILE, its own NATS user; a service "
+        "without one connects with VERDICTS_NATS_URL's",
+    )
+    provision_streams: bool = Field(
+        default=True,
+        description="Create or update the JetStream streams at start-up with VERDICTS_NATS_URL's user "
+        "(stream rights: the admin user); false where an operator provisions them",
+    )
+    database_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per schema: VERDICTS_<SCHEMA>_DATABASE_URL (e.g. VERDICTS_REVIEW_PANEL_DATABASE_URL), "
+        "the service's own role; a schema without one uses DATABASE_URL",
+    )
     site_url: Annotated[
         str,
         Field(
@@ -78,8 +115,63 @@ class PlatformSettings(BaseSettings):
         default=1_000_000, ge=0, description="Inference tokens (prompt + completion) per key a day"
     )
 
-    @functools.cached_property
+    def nats_login_for(self, schema: str) -> NatsLogin | None:
+        """The NATS user ``schema``'s service connects as, or None for ``VERDICTS_NATS_URL``'s."""
+        return self.nats_logins.get(schema)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nats_logins(cls, data: Any) -> Any:
+        """``VERDICTS_<SERVICE>_NATS_USER`` / ``_NATS_PASSWORD`` / ``_NATS_PASSWORD_FILE``, per service."""
+        if not isinstance(data, dict) or data.get("nats_logins"):
+            return data
+        found: dict[str, dict[str, str]] = {}
+        for name, value in os.environ.items():
+            if value and (m := _NATS_LOGIN.fullmatch(name)):
+                found.setdefault(m.group(1).lower(), {})[m.group(2)] = value
+        logins = {}
+        for schema, parts in found.items():
+            variable = f"VERDICTS_{schema.upper()}_NATS"
+            password = parts.get("PASSWORD")
+            if password is None and "PASSWORD_FILE" in parts:
+                try:
+                    password = Path(parts["PASSWORD_FILE"]).read_text().strip()
+                except OSError as exc:
+                    raise ValueError(f"{variable}_PASSWORD_FILE cannot be read ({exc.strerror})") from None
+            if password is None:
+                raise ValueError(f"{variable}_USER needs {variable}_PASSWORD or {variable}_PASSWORD_FILE")
+            logins[schema] = {"user": parts.get("USER") or schema.replace("_", "-"), "password": password}
+        return {**data, "nats_logins": logins} if logins else data
+
+    def database_url_for(self, schema: str) -> str:
+        """The URL a schema's service connects with: its own, else the shared ``DATABASE_URL``."""
+        return self.database_urls.get(schema) or self.database_url
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_urls(cls, data: Any) -> Any:
+        """``VERDICTS_<SCHEMA>_DATABASE_URL`` variables, gathered into ``database_urls``."""
+        if isinstance(data, dict) and not data.get("database_urls"):
+            found = {
+                m.group(1).lower(): value
+                for name, value in os.environ.items()
+                if value and (m := _SCHEMA_URL.fullmatch(name))
+            }
+            if found:
+                data = {**data, "database_urls": found}
+        return data
+
+    @field_validator("database_urls")
+    @classmethod
+    def _schema_url_schemes(cls, value: dict[str, str]) -> dict[str, str]:
+        for schema, url in value.items():
+            if not url.startswith(("postgres://", "postgresql://")):
+                raise ValueError(f"VERDICTS_{schema.upper()}_DATABASE_URL must start with postgresql://")
+        return value
+
+    @property
     def trusted_networks(self) -> tuple[Network, ...]:
+        # parse_networks caches by text: a copy with other proxies (model_copy) sees its own.
         return parse_networks(self.trusted_proxies)
 
     @field_validator("trusted_proxies")

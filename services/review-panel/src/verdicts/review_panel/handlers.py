@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol
 
+import asyncpg
 from faststream import Context, Depends
 from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsBroker, NatsMessage
@@ -16,8 +17,9 @@ from nats.errors import Error as NatsError
 from verdicts.contracts import ReviewRequested, Tool, ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM, PANEL_STREAM
 from verdicts.platform.broker import durable_subscriber
-from verdicts.platform.deps import DbPool
+from verdicts.platform.deps import own_pool
 from verdicts.platform.settings import PlatformSettings
+from verdicts.review_panel import store
 from verdicts.review_panel.config import PanelSettings
 from verdicts.review_panel.domain import ReviewOutcome
 from verdicts.review_panel.panels import PanelBook
@@ -53,7 +55,9 @@ class Reviews(Protocol):
         ...
 
 
-def stored_panels(pool: DbPool, roster: Annotated[Roster, Context(ROSTER)]) -> Panels:
+def stored_panels(
+    pool: Annotated[asyncpg.Pool, own_pool(store.SCHEMA)], roster: Annotated[Roster, Context(ROSTER)]
+) -> Panels:
     return PanelBook(pool, roster)
 
 

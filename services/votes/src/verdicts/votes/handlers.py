@@ -11,7 +11,7 @@ from faststream.nats import NatsRouter
 from verdicts.contracts import Tool, ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM
 from verdicts.platform.broker import durable_subscriber
-from verdicts.platform.deps import DbPool
+from verdicts.platform.deps import own_pool
 from verdicts.platform.settings import PlatformSettings
 from verdicts.votes import store
 
@@ -31,7 +31,7 @@ class StoredToolMemory:
             return await store.remember_tool(conn, tool, version)
 
 
-def tool_memory(pool: DbPool) -> ToolMemory:
+def tool_memory(pool: Annotated[asyncpg.Pool, own_pool(store.SCHEMA)]) -> ToolMemory:
     return StoredToolMemory(pool)
 
 

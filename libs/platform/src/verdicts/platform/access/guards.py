@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SCHEMA_OPT = "verdicts_schema"
+"""The route ``opt`` naming its service's schema (set by ``service.build_app``)."""
 REALM = 'Bearer realm="verdicts"'
 READS = frozenset({"GET", "HEAD"})
 MINUTE = dt.timedelta(minutes=1)
@@ -156,7 +158,9 @@ class Access:
     def public(self) -> bool:
         return self.scope is None
 
-    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
         runtime = runtime_of(connection)
         if self.scope is None:
             if connection.scope.get("method") not in READS:
@@ -170,7 +174,9 @@ class Access:
             raise forbidden(f"this key lacks the scope {self.scope.value}", required_scope=self.scope.value)
         if Scope.ADMIN not in key.scopes:
             limit = runtime.settings.key_requests_per_minute
-            until = await store.consume(runtime.pool, key.key_id, "requests", 1, limit, MINUTE)
+            # Counted with the route's own service's pool (its database role may count usage).
+            pool = runtime.pool_for(handler.opt.get(SCHEMA_OPT))
+            until = await store.consume(pool, key.key_id, "requests", 1, limit, MINUTE)
             if until is not None:
                 raise rate_limited(_seconds_until(until), f"this key is limited to {limit} requests a minute")
         connection.state.api_key = key

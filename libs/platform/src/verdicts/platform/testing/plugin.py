@@ -3,7 +3,12 @@
 Servers start lazily on free ports in a temp dir and stop at the end of the run
 (and with the test process, through the parent-death signal). Each test module
 gets a fresh database and empty streams. Set ``DATABASE_URL`` to use another
-PostgreSQL (module databases are then created there).
+PostgreSQL (module databases are then created there; it must be a superuser's URL for the
+per-service roles, otherwise services under test share it).
+
+The ``database_url`` and ``db`` fixtures are the superuser's (tests look at anything with them);
+the ``settings`` fixture logs each service in as its own role (``verdicts.platform.db_roles``), as
+``verdicts up`` does, so a test's app runs with the rights production gives it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from verdicts.contracts.subjects import ALL_STREAMS
+from verdicts.platform import db_roles
 from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres
@@ -123,9 +129,45 @@ async def database_url(
     await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def role_passwords(postgres_server: EmbeddedPostgres | None) -> Iterator[tuple[str, dict[str, str]]]:
+    """The services' role prefix and passwords for this run (fresh names on a shared server)."""
+    prefix = "verdicts" if postgres_server is not None else f"verdicts_t{uuid.uuid4().hex[:8]}"
+    schemas = [*db_roles.SERVICE_SCHEMAS, db_roles.ACCESS]
+    yield prefix, {schema: db_roles.new_password() for schema in schemas}
+    if postgres_server is None and os.environ.get("DATABASE_URL"):
+        asyncio.run(_drop_roles(os.environ["DATABASE_URL"], [db_roles.role_name(s, prefix) for s in schemas]))
+
+
+async def _drop_roles(url: str, roles: list[str]) -> None:
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(url)
+        try:
+            for role in roles:
+                with contextlib.suppress(asyncpg.PostgresError):
+                    await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def service_database_urls(
+    database_url: str, role_passwords: tuple[str, dict[str, str]]
+) -> dict[str, str]:
+    """Each schema's URL in the module's database, logged in as its own role (``access`` too).
+
+    Empty when the server's URL may not create roles: the services then share ``database_url``."""
+    prefix, passwords = role_passwords
+    try:
+        return await db_roles.provision(database_url, passwords, prefix=prefix)
+    except asyncpg.InsufficientPrivilegeError:
+        return {}
+
+
 @pytest.fixture(scope="module")
 async def nats_url(nats_server: EmbeddedNats) -> str:
-    """The session nats-server with every stream emptied for this module."""
+    """The session nats-server with every stream emptied for this module: the admin user's URL
+    (``deploy/nats/nats-server.conf``), so tests may look at and publish anything."""
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
@@ -139,11 +181,17 @@ async def nats_url(nats_server: EmbeddedNats) -> str:
 
 
 @pytest.fixture(scope="module")
-def settings(nats_url: str, database_url: str) -> PlatformSettings:
-    """Platform settings pointing at the harness servers, fast retries for tests."""
+def settings(
+    nats_server: EmbeddedNats, nats_url: str, database_url: str, service_database_urls: dict[str, str]
+) -> PlatformSettings:
+    """Platform settings pointing at the harness servers, fast retries for tests; each known
+    service logs in as its own role (the access schema's owner stays with the harness) and
+    connects to NATS as its own user (``nats_url`` itself is the admin's, for the tests)."""
     return PlatformSettings(
         nats_url=nats_url,
+        nats_logins=nats_server.service_logins(),
         database_url=database_url,
+        database_urls={k: v for k, v in service_database_urls.items() if k != db_roles.ACCESS},
         max_deliver=3,
         ack_wait_s=5,
         outbox_poll_s=0.2,
