@@ -1,4 +1,4 @@
-"""The `verdicts` command: up, run, status, announce, review, ask, keys, docs."""
+"""The `verdicts` command: up, run, status, announce, review, ask, keys, deadletters, outbox, docs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from verdicts.cli.deadletters import deadletters, outbox
 from verdicts.cli.registry import SERVICE_MODULES
 from verdicts.platform.embedded.process import EmbeddedError
 from verdicts.platform.settings import PlatformSettings, SettingsError, load_settings, platform_settings
@@ -268,6 +269,10 @@ def ask(
         f"{reply.usage.tokens_out} out, {reply.latency_ms:.0f} ms, ${reply.cost_usd}",
         err=True,
     )
+
+
+main.add_command(deadletters)
+main.add_command(outbox)
 
 
 @main.group()

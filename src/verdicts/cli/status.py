@@ -1,4 +1,5 @@
-"""`verdicts status`: streams, consumers, schemas and the model backend of a running stack."""
+"""`verdicts status`: streams (fill against limits), consumer lag, dead letters, outboxes (waiting and
+parked rows), schemas and the model backend of a running stack."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+from nats.js.api import StreamInfo
 from nats.js.errors import NotFoundError
 
 from verdicts.cli.registry import SERVICE_MODULES, schema_of
 from verdicts.cli.stack import STACK_FILE
-from verdicts.contracts.subjects import ALL_STREAMS
+from verdicts.contracts.subjects import ALL_STREAMS, DEAD_LETTER_STREAM
+from verdicts.platform.outbox import parked as parked_rows
 
 
 def discover(home: Path) -> dict[str, str]:
@@ -59,8 +62,7 @@ async def _streams(url: str) -> dict[str, Any] | str:
             consumers = await js.consumers_info(stream.name)
             streams[stream.name] = {
                 "subjects": list(info.config.subjects or []),
-                "messages": info.state.messages,
-                "bytes": info.state.bytes,
+                **fill(info),
                 "consumers": {
                     c.name: {
                         "pending": c.num_pending,
@@ -70,9 +72,49 @@ async def _streams(url: str) -> dict[str, Any] | str:
                     for c in consumers
                 },
             }
+            if stream == DEAD_LETTER_STREAM:
+                streams["dead_letters"] = info.state.messages
         return streams
     finally:
         await nc.close()
+
+
+def fill(info: StreamInfo) -> dict[str, Any]:
+    """How full a stream is: messages and bytes against its limits (-1: none), and how it discards."""
+    config, state = info.config, info.state
+    max_bytes, max_msgs = config.max_bytes or -1, config.max_msgs or -1
+    percent = max(
+        100 * state.bytes / max_bytes if max_bytes > 0 else 0.0,
+        100 * state.messages / max_msgs if max_msgs > 0 else 0.0,
+    )
+    return {
+        "messages": state.messages,
+        "max_msgs": max_msgs,
+        "bytes": state.bytes,
+        "max_bytes": max_bytes,
+        "full_percent": round(percent, 1),
+        "discard": str(getattr(config.discard, "value", config.discard)),
+        "max_age_s": config.max_age or 0,
+        "replicas": config.num_replicas,
+    }
+
+
+async def _outbox(conn: asyncpg.Connection, schema: str) -> dict[str, Any]:
+    """Rows waiting to be published (and the oldest's age), and parked rows with their reasons."""
+    waiting: Any = await conn.fetchrow(
+        "SELECT count(*) AS rows, extract(epoch FROM now() - min(created_at)) AS oldest_s "
+        f'FROM "{schema}".outbox WHERE published_at IS NULL AND parked_at IS NULL'
+    )
+    parked = [
+        {"seq": r["seq"], "subject": r["subject"], "failures": r["failures"], "reason": r["last_error"]}
+        for r in await parked_rows(conn, schema)
+    ]
+    oldest = waiting["oldest_s"]
+    return {
+        "waiting": waiting["rows"],
+        "oldest_waiting_s": round(float(oldest), 1) if oldest is not None else None,
+        "parked": parked,
+    }
 
 
 async def _schemas(url: str) -> dict[str, Any] | str:
@@ -92,6 +134,8 @@ async def _schemas(url: str) -> dict[str, Any] | str:
                 continue
             rows = await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version')
             schemas[schema] = {"service": name, "migrations": [r["version"] for r in rows]}
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.outbox"):
+                schemas[schema]["outbox"] = await _outbox(conn, schema)
         return schemas
     finally:
         await conn.close()

@@ -38,7 +38,10 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
 
     Parking publishes a ``DeadLettered`` record (the original body and the reason)
     on ``deadletter.<subject>`` and acknowledges the original, so the consumer
-    keeps serving the messages behind it.
+    keeps serving the messages behind it. A dead letter JetStream did not store
+    leaves the original unacknowledged: it comes back after a backoff and is
+    parked again (consumers have no server-side delivery limit, so nothing is
+    dropped when DEADLETTER is full or away).
     """
 
     class DeadLetterMiddleware(BaseMiddleware):
@@ -61,16 +64,28 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
                             "error": repr(exc),
                         },
                     )
-                    if isinstance(msg, NatsMessage):
-                        await msg.nack(delay=redelivery_delay(deliveries))
-                    else:
-                        await msg.nack()
+                    await nack(msg, deliveries)
                     return None
-                await park(broker, raw, reason=describe(exc), deliveries=deliveries)
+                try:
+                    await park(broker, raw, reason=describe(exc), deliveries=deliveries)
+                except Exception as refused:  # DEADLETTER full or NATS away: keep the message
+                    log.error(
+                        "dead letter not stored; message left unacknowledged",
+                        extra={"subject": raw.subject, "error": repr(refused)},
+                    )
+                    await nack(msg, deliveries)
+                    return None
                 await msg.ack()
                 return None
 
     return DeadLetterMiddleware
+
+
+async def nack(msg: StreamMessage[Any], deliveries: int) -> None:
+    if isinstance(msg, NatsMessage):
+        await msg.nack(delay=redelivery_delay(deliveries))
+    else:
+        await msg.nack()
 
 
 def describe(exc: BaseException) -> str:
@@ -129,17 +144,20 @@ def durable_subscriber(
 ) -> Callable[..., Any]:
     """A durable pull consumer with bounded deliveries and explicit acks.
 
-    ``max_deliver`` above the platform's lets a handler retry on its own terms
-    (raising ``NackMessage``); an unexpected exception is still parked after the
-    platform's ``max_deliver``.
+    ``max_deliver`` above the platform's says a handler retries on its own terms
+    (raising ``NackMessage`` until its own last try); an unexpected exception is
+    still parked after the platform's ``max_deliver``. The server itself never
+    stops redelivering (``max_deliver=-1``): a message is acknowledged only once
+    handled or parked, so one whose dead letter was refused is not lost.
     """
+    del max_deliver  # the handler's own bound; the server's is unlimited (see above)
     return router.subscriber(  # type: ignore[no-any-return]
         subject,
         stream=JStream(stream.name, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
         config=ConsumerConfig(
-            max_deliver=max_deliver or settings.max_deliver,
+            max_deliver=-1,
             ack_wait=ack_wait_s or settings.ack_wait_s,
             max_ack_pending=1000,
         ),

@@ -1,7 +1,10 @@
 """Transactional outbox: events written with the change, relayed until NATS acknowledges.
 
 The relay publishes with ``Nats-Msg-Id`` = event id, so a row sent twice (the relay
-died after publishing, before marking it) is stored once by JetStream.
+died after publishing, before marking it) is stored once by JetStream. A full or
+unreachable bus is waited out; a row that fails for any other reason
+``max_attempts`` times is parked with its reason (``parked_at``, ``last_error``)
+until ``release_parked`` (``verdicts outbox retry``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import nats.errors
+from nats.js.errors import ServiceUnavailableError
 from opentelemetry import propagate, trace
 
 from verdicts.contracts import Event
@@ -57,6 +62,45 @@ async def enqueue(conn: Conn, schema: str, event: Event) -> None:
     )
 
 
+WAITED_OUT: tuple[type[BaseException], ...] = (
+    ServiceUnavailableError,  # the stream is full (DiscardPolicy.NEW) or JetStream is away
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    TimeoutError,  # nats.errors.TimeoutError too
+    OSError,
+)
+"""Failures that say the bus is full or away, not that the row is bad: they never park a row."""
+
+
+def counts_towards_parking(exc: BaseException) -> bool:
+    return not isinstance(exc, WAITED_OUT)
+
+
+def describe_failure(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{exc.__class__.__name__}: {text}"[:2000] if text else exc.__class__.__name__
+
+
+async def parked(conn: Conn, schema: str) -> list[asyncpg.Record]:
+    """The parked rows of ``schema``, oldest first."""
+    return await conn.fetch(
+        "SELECT seq, event_id, subject, failures, last_error, parked_at "
+        f'FROM "{check_schema_name(schema)}".outbox WHERE parked_at IS NOT NULL ORDER BY seq'
+    )
+
+
+async def release_parked(conn: Conn, schema: str) -> int:
+    """Put ``schema``'s parked rows back in the relay's queue (failures reset) and wake the relay."""
+    released = await conn.fetchval(
+        f'WITH released AS (UPDATE "{check_schema_name(schema)}".outbox SET parked_at = NULL, failures = 0 '
+        "WHERE parked_at IS NOT NULL RETURNING 1) SELECT count(*) FROM released"
+    )
+    if released:
+        await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+    return int(released)
+
+
 class OutboxRelay:
     """Publishes unpublished rows in order, retrying with backoff until acknowledged."""
 
@@ -69,6 +113,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         batch_size: int = 200,
         max_backoff_s: float = 30.0,
+        max_attempts: int = 20,
     ) -> None:
         self.pool = pool
         self.schema = check_schema_name(schema)
@@ -76,6 +121,7 @@ class OutboxRelay:
         self.poll_s = poll_s
         self.batch_size = batch_size
         self.max_backoff_s = max_backoff_s
+        self.max_attempts = max_attempts
         self.backoff = Backoff(first_s=min(0.5, max_backoff_s), cap_s=max_backoff_s)
         self._wake = asyncio.Event()
 
@@ -84,7 +130,8 @@ class OutboxRelay:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f'SELECT seq, event_id, subject, payload, headers FROM "{self.schema}".outbox '
-                "WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "WHERE published_at IS NULL AND parked_at IS NULL "
+                "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
             if not rows:
@@ -92,7 +139,7 @@ class OutboxRelay:
             results = await asyncio.gather(*(self._publish_row(row) for row in rows), return_exceptions=True)
             done = [row["seq"] for row, res in zip(rows, results, strict=True) if res is None]
             failed = [
-                (row["seq"], repr(res))
+                (row["seq"], describe_failure(res), int(counts_towards_parking(res)), self.max_attempts)
                 for row, res in zip(rows, results, strict=True)
                 if isinstance(res, BaseException)
             ]
@@ -104,14 +151,25 @@ class OutboxRelay:
                 )
             if failed:
                 await conn.executemany(
-                    f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2 '
-                    "WHERE seq = $1",
+                    f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2, '
+                    "failures = failures + $3, "
+                    "parked_at = CASE WHEN failures + $3 >= $4 THEN now() END WHERE seq = $1",
                     failed,
                 )
                 log.warning(
                     "outbox publish failed",
                     extra={"schema": self.schema, "failed": len(failed), "error": failed[0][1]},
                 )
+                newly_parked = await conn.fetchval(
+                    f'SELECT count(*) FROM "{self.schema}".outbox '
+                    "WHERE seq = ANY($1::bigint[]) AND parked_at IS NOT NULL",
+                    [f[0] for f in failed],
+                )
+                if newly_parked:
+                    log.error(
+                        "outbox rows parked (verdicts outbox retry releases them)",
+                        extra={"schema": self.schema, "parked": newly_parked, "error": failed[0][1]},
+                    )
         if failed and not done:
             # Raised after commit so the attempt counts and last_error are kept.
             raise RuntimeError(f"outbox publish failed: {failed[0][1]}")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from verdicts.contracts import BallotCast, Choice
 from verdicts.platform.access.guards import PUBLIC, client_of, rate_limited
+from verdicts.platform.bus_errors import bus_problem
 from verdicts.platform.client_address import limit_key
 from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
@@ -256,14 +257,8 @@ class Votes:
         )
         try:
             ack = await runtime.publish_acked(event)
-        except Exception:  # NATS away or slow: the client retries with the same nonce
-            raise problem(
-                503,
-                "bus-unavailable",
-                "Try again",
-                "the ballot could not be stored; retry with the same nonce",
-                headers={"Retry-After": "1"},
-            ) from None
+        except Exception as exc:  # VOTES full, NATS away or slow: the client retries with the same nonce
+            raise bus_problem(exc, "the ballot was not stored; retry with the same nonce") from None
         if ack.duplicate:
             self.discards.add(tool, voter, "duplicate", "replayed request")
         status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"

@@ -57,7 +57,12 @@ async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
             ballots.append(_ballot(msg))
             good.append(msg)
         except (ValidationError, ValueError) as exc:
-            await park(runtime.broker, msg, reason=f"malformed ballot: {exc}"[:400], deliveries=1)
+            try:
+                await park(runtime.broker, msg, reason=f"malformed ballot: {exc}"[:400], deliveries=1)
+            except Exception as refused:  # DEADLETTER full or away: the ballot comes back later
+                log.error("malformed ballot not dead-lettered: %r", refused)
+                await msg.nak(delay=5)
+                continue
             await msg.ack()
     if not ballots:
         return
