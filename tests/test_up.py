@@ -95,6 +95,17 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
             [VERDICTS, "status", "--json"], env=env, capture_output=True, text=True, check=True
         )
         report = json.loads(status.stdout)
+        # PostgreSQL: SCRAM passwords kept owner-only, none of them printed; the URL shown has none.
+        assert f"PostgreSQL    postgresql://127.0.0.1:{ports['pg']}/verdicts\n" in log.read_text()
+        superuser = home / "postgres" / "superuser.password"
+        roles = home / "postgres" / "roles.json"
+        assert stat.S_IMODE(superuser.stat().st_mode) == stat.S_IMODE(roles.stat().st_mode) == 0o600
+        secrets = [superuser.read_text().strip(), *json.loads(roles.read_text()).values()]
+        printed = log.read_text() + status.stdout + status.stderr + keys_listed.stdout + keys_listed.stderr
+        assert all(secret and secret not in printed for secret in secrets)
+        state = json.loads((home / "stack.json").read_text())
+        assert secrets[0] not in json.dumps(state)  # the superuser stays with `verdicts up`
+        assert "trust" not in (home / "postgres" / "pgdata" / "pg_hba.conf").read_text()
         assert set(report["streams"]) == {"INGEST", "PANEL", "VOTES", "RENDER", "DEADLETTER"}
         assert set(report["schemas"]) == {"access", "ingest", "review_panel", "votes", "render", "inference"}
         assert "platform/001_outbox.sql" in report["schemas"]["ingest"]["migrations"]

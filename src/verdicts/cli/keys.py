@@ -26,7 +26,9 @@ class KeysError(Exception):
 
 
 def database_url(home: Path) -> str:
-    url = discover(home).get("DATABASE_URL", "")
+    """The keys schema's owner (``verdicts up`` keeps it in stack.json), else ``DATABASE_URL``."""
+    found = discover(home)
+    url = found.get("VERDICTS_ACCESS_DATABASE_URL") or found.get("DATABASE_URL", "")
     if not url:
         raise KeysError("no database: set DATABASE_URL, or start `verdicts up` first")
     return url

@@ -97,14 +97,14 @@ def up() -> None:
                         "\nVerdicts is up.\n"
                         f"  HTTP API      {http_url}  (ready: {http_url}/health/ready)\n"
                         f"  NATS          {stack.nats_url}\n"
-                        f"  PostgreSQL    {stack.database_url}\n"
+                        f"  PostgreSQL    {stack.public_database_url}\n"
                         f"  Model server  {stack.model_url}\n"
                         f"  Data          {settings.home.resolve()}\n"
                         "Press Ctrl-C to stop.",
                         err=False,
                     )
 
-                key_file, created = asyncio.run(ensure_admin_key(settings.home, stack.database_url))
+                key_file, created = asyncio.run(ensure_admin_key(settings.home, stack.keys_database_url))
                 click.echo(
                     f"Admin API key {'written to' if created else 'kept in'} {key_file.resolve()} "
                     "(owner-only; `verdicts announce` and `verdicts review` use it)."
@@ -126,12 +126,16 @@ def up() -> None:
 @click.argument("name", type=click.Choice(sorted(SERVICE_MODULES)))
 def run(name: str) -> None:
     """Run one service alone (what a Kubernetes pod runs)."""
-    from verdicts.cli.registry import load_service
+    from verdicts.cli.registry import load_service, schema_of
+    from verdicts.platform.db_roles import url_variable
     from verdicts.platform.service import build_app
 
     settings = settings_or_exit()
-    if not settings.nats_url or not settings.database_url:
-        fail("`verdicts run` needs VERDICTS_NATS_URL and DATABASE_URL (`verdicts up` starts both)")
+    if not settings.nats_url or not settings.database_url_for(schema_of(name)):
+        fail(
+            f"`verdicts run` needs VERDICTS_NATS_URL and {url_variable(schema_of(name))} or DATABASE_URL "
+            "(`verdicts up` starts both)"
+        )
     if not serve(build_app([load_service(name)], settings), settings):
         fail(f"{name} did not start; see the log lines above")
 

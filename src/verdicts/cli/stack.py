@@ -1,10 +1,13 @@
 """`verdicts up`: embedded nats-server, PostgreSQL and llama.cpp, then every service.
 
-Each embedded server is skipped when its URL is given in the environment.
+Each embedded server is skipped when its URL is given in the environment. The embedded PostgreSQL's
+superuser is used here only, to provision one role per service (``verdicts.platform.db_roles``);
+the services get their own roles' URLs (``VERDICTS_<SCHEMA>_DATABASE_URL``), never the superuser's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -18,13 +21,16 @@ from typing import Any, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from verdicts.platform import db_roles
 from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
-from verdicts.platform.embedded.postgres import EmbeddedPostgres
+from verdicts.platform.embedded.postgres import EmbeddedPostgres, strip_credentials
 from verdicts.platform.embedded.process import EmbeddedError, check_port_free
 from verdicts.platform.settings import PlatformSettings
 
 STACK_FILE = "stack.json"
+ROLES_FILE = "roles.json"
+"""The services' database role passwords, beside the embedded PostgreSQL's data (0600)."""
 LOCK_FILE = "verdicts.lock"
 
 
@@ -47,18 +53,34 @@ class Stack:
     home: Path
     nats_url: str = ""
     database_url: str = ""
+    # Each schema's own role (embedded PostgreSQL): VERDICTS_<SCHEMA>_DATABASE_URL; ``access`` is
+    # the keys schema's owner, for the CLI (`verdicts keys`), not handed to the services.
+    database_urls: dict[str, str] = field(default_factory=dict)
+    public_database_url: str = ""
     model_url: str = ""
     started: list[tuple[str, Stoppable]] = field(default_factory=list)
+
+    @property
+    def keys_database_url(self) -> str:
+        """Where keys are issued: the access schema's owner, else the shared URL."""
+        return self.database_urls.get(db_roles.ACCESS) or self.database_url
 
     def environment(self) -> dict[str, str]:
         return {
             "VERDICTS_NATS_URL": self.nats_url,
             "DATABASE_URL": self.database_url,
+            **{
+                db_roles.url_variable(schema): url
+                for schema, url in self.database_urls.items()
+                if schema != db_roles.ACCESS
+            },
             "VERDICTS_MODEL_URL": self.model_url,
         }
 
     def write_state(self, http_url: str) -> None:
         state = {**self.environment(), "http_url": http_url, "pid": os.getpid()}
+        if db_roles.ACCESS in self.database_urls:
+            state[db_roles.url_variable(db_roles.ACCESS)] = self.database_urls[db_roles.ACCESS]
         (self.home / STACK_FILE).write_text(json.dumps(state, indent=2))
 
     def stop(self) -> None:
@@ -127,6 +149,17 @@ def _given_or_started(
     return url_of(server)
 
 
+def _embedded_database(stack: Stack, server: EmbeddedPostgres) -> str:
+    """Provision every service's role with the superuser, then forget it: no shared URL (``""``)."""
+    from verdicts.cli.registry import SERVICE_MODULES, schema_of
+
+    schemas = [schema_of(name) for name in SERVICE_MODULES]
+    passwords = db_roles.load_passwords(server.data_dir / ROLES_FILE, [*schemas, db_roles.ACCESS])
+    stack.database_urls = asyncio.run(db_roles.provision(server.url(), passwords, schemas=schemas))
+    stack.public_database_url = server.public_url()
+    return ""
+
+
 def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
     """Start what is not given by URL; on any failure stop what was started."""
     home = settings.home.resolve()
@@ -149,8 +182,9 @@ def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
             ports.pg_port,
             "VERDICTS_PG_PORT",
             lambda: EmbeddedPostgres(home / "postgres", port=ports.pg_port),
-            lambda s: s.url(),
+            lambda s: _embedded_database(stack, s),
         )
+        stack.public_database_url = stack.public_database_url or strip_credentials(stack.database_url)
         stack.model_url = _given_or_started(
             stack,
             settings.model_url,

@@ -18,6 +18,7 @@ from nats.js.errors import NotFoundError
 from verdicts.cli.registry import SERVICE_MODULES, schema_of
 from verdicts.cli.stack import STACK_FILE
 from verdicts.contracts.subjects import ALL_STREAMS, DEAD_LETTER_STREAM
+from verdicts.platform import db_roles
 from verdicts.platform.outbox import parked as parked_rows
 
 
@@ -27,7 +28,8 @@ def discover(home: Path) -> dict[str, str]:
     with_file = home / STACK_FILE
     if with_file.exists():
         state = {k: str(v) for k, v in json.loads(with_file.read_text()).items()}
-    for key in ("VERDICTS_NATS_URL", "DATABASE_URL", "VERDICTS_MODEL_URL"):
+    schema_urls = [db_roles.url_variable(s) for s in (*map(schema_of, SERVICE_MODULES), db_roles.ACCESS)]
+    for key in ("VERDICTS_NATS_URL", "DATABASE_URL", "VERDICTS_MODEL_URL", *schema_urls):
         if os.environ.get(key):
             state[key] = os.environ[key]
     return state
@@ -36,7 +38,7 @@ def discover(home: Path) -> dict[str, str]:
 async def collect(urls: dict[str, str]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     report["streams"] = await _streams(urls.get("VERDICTS_NATS_URL", ""))
-    report["schemas"] = await _schemas(urls.get("DATABASE_URL", ""))
+    report["schemas"] = await _schemas(urls)
     report["model"] = await _model(urls.get("VERDICTS_MODEL_URL", ""))
     if urls.get("http_url"):
         report["http"] = await _http(urls["http_url"])
@@ -117,17 +119,24 @@ async def _outbox(conn: asyncpg.Connection, schema: str) -> dict[str, Any]:
     }
 
 
-async def _schemas(url: str) -> dict[str, Any] | str:
-    if not url:
+async def _schemas(urls: dict[str, str]) -> dict[str, Any] | str:
+    """Each schema read with its own role's URL (``verdicts up``), else the shared ``DATABASE_URL``."""
+    shared = urls.get("DATABASE_URL", "")
+    owners = [(name, schema_of(name)) for name in SERVICE_MODULES] + [("platform", db_roles.ACCESS)]
+    if not shared and not any(urls.get(db_roles.url_variable(schema)) for _, schema in owners):
         return "not configured (DATABASE_URL unset and no running `verdicts up`)"
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except Exception as exc:
-        return f"unreachable: {exc.__class__.__name__}"
-    try:
-        schemas: dict[str, Any] = {}
-        for name in SERVICE_MODULES:
-            schema = schema_of(name)
+    schemas: dict[str, Any] = {}
+    for name, schema in owners:
+        url = urls.get(db_roles.url_variable(schema)) or shared
+        if not url:
+            schemas[schema] = f"not configured ({db_roles.url_variable(schema)} and DATABASE_URL unset)"
+            continue
+        try:
+            conn = await asyncpg.connect(url, timeout=3)
+        except Exception as exc:
+            schemas[schema] = f"unreachable: {exc.__class__.__name__}"
+            continue
+        try:
             exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.schema_migrations")
             if not exists:
                 schemas[schema] = "not migrated"
@@ -136,9 +145,9 @@ async def _schemas(url: str) -> dict[str, Any] | str:
             schemas[schema] = {"service": name, "migrations": [r["version"] for r in rows]}
             if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.outbox"):
                 schemas[schema]["outbox"] = await _outbox(conn, schema)
-        return schemas
-    finally:
-        await conn.close()
+        finally:
+            await conn.close()
+    return schemas
 
 
 async def _model(url: str) -> dict[str, Any] | str:
