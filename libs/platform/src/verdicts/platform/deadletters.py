@@ -83,7 +83,7 @@ async def list_dead_letters(js: JetStreamContext, *, after: int = 0, limit: int 
 async def get(js: JetStreamContext, dead_letter_id: int) -> DeadLetter:
     try:
         msg = await js.get_msg(DEAD_LETTER_STREAM.name, dead_letter_id)
-    except NotFoundError:
+    except (NotFoundError, BadRequestError):  # deleted, or not a sequence JetStream knows
         raise UnknownDeadLetter(dead_letter_id) from None
     return _decode(dead_letter_id, msg.data or b"", msg.time)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, Parameter
-from pydantic import BaseModel
+from litestar.params import FromPath, JSONBody, Parameter
+from pydantic import BaseModel, ConfigDict
 
 from verdicts.platform import deadletters
 from verdicts.platform.access.guards import requires
@@ -40,6 +40,12 @@ class DeadLetterList(BaseModel):
     items: list[DeadLetterView]
 
 
+class ReplayRequest(BaseModel):
+    """A replay takes no options: send nothing, or ``{}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Replayed(BaseModel):
     replayed: list[int]
 
@@ -63,7 +69,7 @@ def _nats_url(request: Request[Any, Any, Any]) -> str:
 
 
 def _id(text: str) -> int:
-    if not text.isdigit():
+    if not text.isdigit() or int(text) < 1:
         raise unknown(text)
     return int(text)
 
@@ -106,7 +112,12 @@ class DeadLetterController(Controller):
             raise bus_problem(exc, "dead letters could not be read") from None
 
     @post("/{letter:str}/replay", status_code=200, responses=problem_responses(404, 503))
-    async def replay(self, request: Request[Any, Any, Any], letter: FromPath[str]) -> Replayed:
+    async def replay(
+        self,
+        request: Request[Any, Any, Any],
+        letter: FromPath[str],
+        data: JSONBody[ReplayRequest | None] = None,
+    ) -> Replayed:
         """Publish the original again on its subject, then forget the dead letter."""
         seq = _id(letter)
         try:
@@ -119,7 +130,9 @@ class DeadLetterController(Controller):
         return Replayed(replayed=[seq])
 
     @post("/replay", status_code=200, responses=problem_responses(503))
-    async def replay_all(self, request: Request[Any, Any, Any]) -> Replayed:
+    async def replay_all(
+        self, request: Request[Any, Any, Any], data: JSONBody[ReplayRequest | None] = None
+    ) -> Replayed:
         """Replay every dead letter, oldest first (stops at the first refused publish)."""
         try:
             async with deadletters.jetstream(_nats_url(request)) as js:
