@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +17,14 @@ from verdicts.platform.embedded.postgres import EmbeddedPostgres, _bin_dir, _gra
 from verdicts.platform.embedded.process import free_port
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """Not pytest's tmp_path: the postgres system user must reach it, whoever else runs pytest here."""
+    path = Path(tempfile.mkdtemp(prefix="verdicts-pg-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def hba_methods(server: EmbeddedPostgres) -> set[str]:
@@ -28,8 +39,8 @@ async def refused_without_password(server: EmbeddedPostgres) -> None:
         await asyncpg.connect(server.url(password="wrong"))
 
 
-async def test_a_fresh_server_needs_the_superusers_password(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg", port=free_port(), durable=False)
+async def test_a_fresh_server_needs_the_superusers_password(folder: Path) -> None:
+    server = EmbeddedPostgres(folder / "pg", port=free_port(), durable=False)
     server.start()
     try:
         assert hba_methods(server) == {"scram-sha-256"}
@@ -60,8 +71,8 @@ def initdb_with_trust(server: EmbeddedPostgres) -> None:
     )
 
 
-async def test_a_data_folder_made_with_trust_is_switched_to_passwords(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg", port=free_port(), durable=False)
+async def test_a_data_folder_made_with_trust_is_switched_to_passwords(folder: Path) -> None:
+    server = EmbeddedPostgres(folder / "pg", port=free_port(), durable=False)
     initdb_with_trust(server)
     assert "trust" in hba_methods(server)
     server.start()
