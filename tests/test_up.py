@@ -90,6 +90,13 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
         assert [k["scopes"] for k in json.loads(keys_listed.stdout)] == [["admin"]]
         assert admin_key not in keys_listed.stdout
         assert f"nats://127.0.0.1:{ports['nats']}" in log.read_text()
+        assert "admin:" not in log.read_text()  # printed URLs carry no credentials
+        assert stat.S_IMODE((home / "stack.json").stat().st_mode) == 0o600
+        for secret in (home / "nats" / "secrets").iterdir():
+            assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+            assert secret.read_text().strip() not in log.read_text()
+        # Every service started its consumers within its own NATS user's rights.
+        assert "Violation" not in (home / "nats" / "nats-server.log").read_text()
 
         status = subprocess.run(
             [VERDICTS, "status", "--json"], env=env, capture_output=True, text=True, check=True
@@ -107,6 +114,8 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
         assert secrets[0] not in json.dumps(state)  # the superuser stays with `verdicts up`
         assert "trust" not in (home / "postgres" / "pgdata" / "pg_hba.conf").read_text()
         assert set(report["streams"]) == {"INGEST", "PANEL", "VOTES", "RENDER", "DEADLETTER"}
+        assert report["streams"]["VOTES"]["discard"] == "new"  # accepted ballots are never dropped
+        assert report["dead_letters"] == 0
         assert set(report["schemas"]) == {"access", "ingest", "review_panel", "votes", "render", "inference"}
         assert "platform/001_outbox.sql" in report["schemas"]["ingest"]["migrations"]
         assert report["model"]["models"] == ["smollm2-135m-instruct"]

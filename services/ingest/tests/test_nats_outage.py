@@ -51,7 +51,7 @@ async def test_announce_while_nats_is_down_arrives_exactly_once(tmp_path, settin
     port = free_port()
     server = EmbeddedNats(tmp_path / "nats", port=port)
     server.start()
-    own = settings.model_copy(update={"nats_url": server.url})
+    own = settings.model_copy(update={"nats_url": server.url, "nats_logins": server.service_logins()})
     try:
         async with AsyncTestClient(build_app([create_app()], own)) as client:
             assert (await client.get("/health/ready")).status_code == 200

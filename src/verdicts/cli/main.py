@@ -96,7 +96,7 @@ def up() -> None:
                     click.echo(
                         "\nVerdicts is up.\n"
                         f"  HTTP API      {http_url}  (ready: {http_url}/health/ready)\n"
-                        f"  NATS          {stack.nats_url}\n"
+                        f"  NATS          {stack.public_nats_url}\n"
                         f"  PostgreSQL    {stack.public_database_url}\n"
                         f"  Model server  {stack.model_url}\n"
                         f"  Data          {settings.home.resolve()}\n"

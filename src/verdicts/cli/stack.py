@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from verdicts.platform import db_roles
+from verdicts.platform.broker import without_credentials
 from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres, strip_credentials
@@ -58,7 +59,14 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     public_database_url: str = ""
     model_url: str = ""
+    # The embedded nats-server's service users: VERDICTS_<SERVICE>_NATS_USER / _NATS_PASSWORD_FILE.
+    nats_env: dict[str, str] = field(default_factory=dict)
     started: list[tuple[str, Stoppable]] = field(default_factory=list)
+
+    @property
+    def public_nats_url(self) -> str:
+        """The NATS URL without credentials (the one to print)."""
+        return without_credentials(self.nats_url)
 
     @property
     def keys_database_url(self) -> str:
@@ -75,13 +83,19 @@ class Stack:
                 if schema != db_roles.ACCESS
             },
             "VERDICTS_MODEL_URL": self.model_url,
+            **self.nats_env,
         }
 
     def write_state(self, http_url: str) -> None:
+        """``stack.json`` for the CLI's other commands; its URLs carry credentials, so owner-only."""
         state = {**self.environment(), "http_url": http_url, "pid": os.getpid()}
         if db_roles.ACCESS in self.database_urls:
             state[db_roles.url_variable(db_roles.ACCESS)] = self.database_urls[db_roles.ACCESS]
-        (self.home / STACK_FILE).write_text(json.dumps(state, indent=2))
+        path = self.home / STACK_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(state, indent=2))
 
     def stop(self) -> None:
         for _, server in reversed(self.started):
@@ -149,6 +163,12 @@ def _given_or_started(
     return url_of(server)
 
 
+def _embedded_nats_url(stack: Stack, server: EmbeddedNats) -> str:
+    """The admin's URL (streams, CLI); each service connects as its own user (``stack.nats_env``)."""
+    stack.nats_env = server.service_environment()
+    return server.url
+
+
 def _embedded_database(stack: Stack, server: EmbeddedPostgres) -> str:
     """Provision every service's role with the superuser, then forget it: no shared URL (``""``)."""
     from verdicts.cli.registry import SERVICE_MODULES, schema_of
@@ -173,7 +193,7 @@ def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
             ports.nats_port,
             "VERDICTS_NATS_PORT",
             lambda: EmbeddedNats(home / "nats", port=ports.nats_port),
-            lambda s: s.url,
+            lambda s: _embedded_nats_url(stack, s),
         )
         stack.database_url = _given_or_started(
             stack,

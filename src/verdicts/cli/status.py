@@ -19,6 +19,7 @@ from verdicts.cli.registry import SERVICE_MODULES, schema_of
 from verdicts.cli.stack import STACK_FILE
 from verdicts.contracts.subjects import ALL_STREAMS, DEAD_LETTER_STREAM
 from verdicts.platform import db_roles
+from verdicts.platform.broker import without_credentials
 from verdicts.platform.outbox import parked as parked_rows
 
 
@@ -37,7 +38,10 @@ def discover(home: Path) -> dict[str, str]:
 
 async def collect(urls: dict[str, str]) -> dict[str, Any]:
     report: dict[str, Any] = {}
-    report["streams"] = await _streams(urls.get("VERDICTS_NATS_URL", ""))
+    report["streams"] = streams = await _streams(urls.get("VERDICTS_NATS_URL", ""))
+    dead_letters = streams.get(DEAD_LETTER_STREAM.name) if isinstance(streams, dict) else None
+    if isinstance(dead_letters, dict):
+        report["dead_letters"] = dead_letters["messages"]  # each kept until replayed or dropped
     report["schemas"] = await _schemas(urls)
     report["model"] = await _model(urls.get("VERDICTS_MODEL_URL", ""))
     if urls.get("http_url"):
@@ -51,7 +55,7 @@ async def _streams(url: str) -> dict[str, Any] | str:
     try:
         nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
     except Exception as exc:
-        return f"unreachable at {url}: {exc.__class__.__name__}"
+        return f"unreachable at {without_credentials(url)}: {exc.__class__.__name__}"
     try:
         js = nc.jetstream()
         streams: dict[str, Any] = {}
@@ -74,8 +78,6 @@ async def _streams(url: str) -> dict[str, Any] | str:
                     for c in consumers
                 },
             }
-            if stream == DEAD_LETTER_STREAM:
-                streams["dead_letters"] = info.state.messages
         return streams
     finally:
         await nc.close()
@@ -159,7 +161,7 @@ async def _model(url: str) -> dict[str, Any] | str:
         models = [m.get("id") for m in response.json().get("data", [])]
         return {"backend": "llama.cpp (OpenAI-compatible)", "url": url, "models": models}
     except Exception as exc:
-        return f"unreachable at {url}: {exc.__class__.__name__}"
+        return f"unreachable at {without_credentials(url)}: {exc.__class__.__name__}"
 
 
 async def _http(url: str) -> Any:
@@ -168,7 +170,7 @@ async def _http(url: str) -> Any:
             response = await client.get(f"{url}/health/ready")
         return response.json()
     except Exception as exc:
-        return f"unreachable at {url}: {exc.__class__.__name__}"
+        return f"unreachable at {without_credentials(url)}: {exc.__class__.__name__}"
 
 
 def status_report(home: Path) -> dict[str, Any]:

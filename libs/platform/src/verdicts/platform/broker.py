@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from faststream import BaseMiddleware
 from faststream._internal.basic_types import AsyncFuncAny
 from faststream.exceptions import HandlerException
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, NatsRouter, PullSub
+from faststream.nats import (
+    ConsumerConfig,
+    JStream,
+    NatsBroker,
+    NatsMessage,
+    NatsRouter,
+    NatsUserPassword,
+    PullSub,
+)
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -116,10 +125,37 @@ async def park(broker: NatsBroker, raw: Msg, *, reason: str, deliveries: int) ->
     )
 
 
-def make_broker(settings: PlatformSettings, *, name: str) -> NatsBroker:
+def without_credentials(url: str) -> str:
+    """``url`` without a user name or password (what may be printed or logged)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def connection_options(settings: PlatformSettings, schema: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The server URL, credentials stripped, and who connects: ``schema``'s service as its own user
+    (replies on its own inbox prefix ``_INBOX.<user>``, the only one its user may subscribe to), else
+    the user in ``VERDICTS_NATS_URL``."""
+    url = settings.nats_url or "nats://127.0.0.1:4222"
+    login = settings.nats_login_for(schema) if schema else None
+    if login is not None:
+        security = NatsUserPassword(login.user, login.password.get_secret_value())
+        return without_credentials(url), {"security": security, "inbox_prefix": f"_INBOX.{login.user}"}
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    security = NatsUserPassword(unquote(parts.username), unquote(parts.password or ""))
+    return without_credentials(url), {"security": security}
+
+
+def make_broker(settings: PlatformSettings, *, name: str, schema: str | None = None) -> NatsBroker:
+    """A broker connected as ``schema``'s own NATS user when one is configured."""
+    url, options = connection_options(settings, schema)
     broker = NatsBroker(
-        settings.nats_url or "nats://127.0.0.1:4222",
+        url,
         name=f"verdicts-{name}",
+        **options,
         middlewares=[NatsTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],
         graceful_timeout=10,
         log_level=logging.DEBUG,
@@ -151,7 +187,7 @@ def durable_subscriber(
     handled or parked, so one whose dead letter was refused is not lost.
     """
     del max_deliver  # the handler's own bound; the server's is unlimited (see above)
-    return router.subscriber(  # type: ignore[no-any-return]
+    return router.subscriber(  # type: ignore[no-any-return, call-overload]
         subject,
         stream=JStream(stream.name, declare=False),
         durable=durable,
@@ -162,5 +198,8 @@ def durable_subscriber(
             max_ack_pending=1000,
         ),
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        # None: the connection's own inbox prefix (``_INBOX.<user>``, the only one its NATS user
+        # may subscribe to) rather than FastStream's fixed ``_INBOX.``.
+        inbox_prefix=None,
         **kwargs,
     )

@@ -23,8 +23,9 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
-        ok = await runtime.broker.ping(timeout=2.0)
-        checks["broker"] = "ok" if ok else "not connected"
+        # One connection per service (each its own NATS user): all must answer.
+        pings = [await broker.ping(timeout=2.0) for broker in runtime.all_brokers()]
+        checks["broker"] = "ok" if all(pings) else "not connected"
     except Exception as exc:  # any failure means not ready
         checks["broker"] = f"error: {exc.__class__.__name__}"
     try:

