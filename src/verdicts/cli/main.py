@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from verdicts.cli.database import db
 from verdicts.cli.deadletters import deadletters, outbox
 from verdicts.cli.registry import SERVICE_MODULES
 from verdicts.platform.embedded.process import EmbeddedError
@@ -277,6 +278,7 @@ def ask(
 
 main.add_command(deadletters)
 main.add_command(outbox)
+main.add_command(db)
 
 
 @main.group()
