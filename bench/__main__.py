@@ -1,11 +1,14 @@
-"""Run every benchmark: `make bench` (or `.venv/bin/python -m bench [--tools N]`)."""
+"""Run every benchmark: `make bench` (or `.venv/bin/python -m bench [--tools N]`).
+
+`python -m bench chaos` runs the whole-pipeline chaos run (not in the default set: it takes many
+minutes); it prints each kill and each check."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from bench import inference, ingest, panel, render, votes
+from bench import chaos, inference, ingest, panel, render, votes
 from bench.harness import llama, servers
 
 
@@ -15,8 +18,8 @@ def main() -> None:
     parser.add_argument(
         "only",
         nargs="*",
-        choices=[[], "ingest", "inference", "panel", "render", "votes"],
-        help="benchmarks to run (all)",
+        choices=[[], "chaos", "ingest", "inference", "panel", "render", "votes"],
+        help="benchmarks to run (all but chaos)",
     )
     parser.add_argument("--site-tools", type=int, default=1000, help="tools in the render benchmark")
     parser.add_argument("--votes", type=int, default=20_000, help="votes in the throughput run")
@@ -24,12 +27,25 @@ def main() -> None:
         "--memory-votes", type=int, default=1_000_000, help="votes before the second RSS reading"
     )
     parser.add_argument("--chaos-votes", type=int, default=100_000, help="votes cast through the crash run")
+    parser.add_argument("--chaos-tools", type=int, default=50, help="tools in the pipeline chaos run")
+    parser.add_argument(
+        "--chaos-pipeline-votes", type=int, default=20_000, help="votes in the pipeline chaos run"
+    )
+    parser.add_argument("--chaos-updates", type=int, default=5, help="tools updated in the chaos run")
+    parser.add_argument("--chaos-seed", type=int, default=14, help="seed of the chaos monkey and workload")
     args = parser.parse_args()
     chosen = set(args.only) or {"ingest", "inference", "panel", "render", "votes"}
+    if "chaos" in chosen:
+        result = asyncio.run(
+            chaos.chaos(args.chaos_tools, args.chaos_pipeline_votes, args.chaos_updates, args.chaos_seed)
+        )
+        print(chaos.report(result), flush=True)
     if "votes" in chosen:
         print(
             votes.report(asyncio.run(votes.run(args.votes, args.memory_votes, args.chaos_votes))), flush=True
         )
+    if not chosen & {"render", "ingest", "inference", "panel"}:
+        return
     with servers() as env:
         if "render" in chosen:
             print(render.report(asyncio.run(render.run(env, args.site_tools))), flush=True)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -20,91 +18,43 @@ import httpx
 import nats
 
 from verdicts.contracts import Pricing, Tool, ToolAnnounced
-from verdicts.platform.embedded.nats import EmbeddedNats
-from verdicts.platform.embedded.postgres import EmbeddedPostgres
-from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess, free_port
+from verdicts.platform.embedded.process import ManagedProcess
 from verdicts.platform.streams import provision_streams
+from verdicts.platform.testing.chaos import ChaosStack, Monkey, running, send_until_answered
 from verdicts.votes.domain.tokens import issue_token
 
 SECRET = "chaos-secret-for-voter-tokens-0123456789abcdef"
 TOOLS = ("alpha-tool", "beta-tool", "gamma-tool")
 
 
-@dataclass
-class Stack:
+VOTES_ENV = {
+    "VERDICTS_VOTES_TOKEN_SECRET": SECRET,
+    "VERDICTS_VOTES_ADDRESS_RATE_PER_S": "1000000",
+    "VERDICTS_VOTES_ADDRESS_BURST": "1000000",
+    "VERDICTS_VOTES_VOTER_BURST": "1000",
+}
+"""Many voters from one address, each casting fast: the limits out of the way."""
+
+
+class Stack(ChaosStack):
     """nats-server, PostgreSQL and `verdicts run votes`, each its own process, each killable."""
 
-    folder: Path
-    nats: EmbeddedNats = field(init=False)
-    postgres: EmbeddedPostgres = field(init=False)
-    votes: ManagedProcess = field(init=False)
-    http_port: int = field(default_factory=free_port)
-
-    def __post_init__(self) -> None:
-        self.nats = EmbeddedNats(self.folder / "nats", port=free_port())
-        self.postgres = EmbeddedPostgres(self.folder / "postgres", port=free_port(), durable=True)
-        env = os.environ | {
-            "VERDICTS_NATS_URL": "",  # set in start()
-            "VERDICTS_PORT": str(self.http_port),
-            "VERDICTS_HOME": str(self.folder / "home"),
-            "VERDICTS_LOG_JSON": "false",
-            "VERDICTS_LOG_LEVEL": "WARNING",
-            "VERDICTS_VOTES_TOKEN_SECRET": SECRET,
-            "VERDICTS_VOTES_ADDRESS_RATE_PER_S": "1000000",
-            "VERDICTS_VOTES_ADDRESS_BURST": "1000000",
-            "VERDICTS_VOTES_VOTER_BURST": "1000",
-        }
-        self.votes = ManagedProcess(
-            "votes",
-            [sys.executable, "-m", "verdicts.cli.main", "run", "votes"],
-            self.folder / "votes.log",
-            env=env,
-        )
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, services=("votes",), env=VOTES_ENV)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return self.base_url("votes")
 
-    def start(self) -> None:
-        self.nats.start()
-        self.postgres.start()
-        assert self.votes.env is not None
-        self.votes.env |= {"VERDICTS_NATS_URL": self.nats.url, "DATABASE_URL": self.postgres.url()}
-        self.start_votes()
-
-    def start_votes(self) -> None:
-        self.votes.start()
-        self.votes.wait_ready(lambda: httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200, 60)
-
-    def restart(self, name: str) -> None:
-        """Start a killed component again (PostgreSQL may need a moment for its old backends to go)."""
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                {"nats": self.nats.start, "postgres": self.postgres.start, "votes": self.start_votes}[name]()
-                return
-            except EmbeddedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    def kill(self, name: str) -> None:
-        {"nats": self.nats.kill, "postgres": self.postgres.kill, "votes": self.votes.kill}[name]()
-
-    def stop(self) -> None:
-        self.votes.stop()
-        self.postgres.stop()
-        self.nats.stop()
+    @property
+    def votes(self) -> ManagedProcess:
+        return self.processes["votes"]
 
 
 @contextlib.contextmanager
 def running_stack(folder: Path) -> Iterator[Stack]:
-    stack = Stack(folder)
-    try:
-        stack.start()
+    with running(Stack(folder)) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 async def announce_tools(stack: Stack) -> None:
@@ -158,23 +108,10 @@ async def cast_all(
     queue: asyncio.Queue[int] = asyncio.Queue()
     for v in range(voters):
         queue.put_nowait(v)
-    kills: list[str] = []
 
     async def post(client: httpx.AsyncClient, body: dict[str, str]) -> int:
-        while True:  # retried with the same nonce until an answer: a retry is the same ballot
-            started = time.perf_counter()
-            try:
-                response = await client.post("/v1/votes", json=body)
-            except httpx.HTTPError:
-                counts["retries"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                counts["retries"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            latencies.append((time.perf_counter() - started) * 1000)
-            return response.status_code
+        # retried with the same nonce until an answer: a retry is the same ballot
+        return (await send_until_answered(client, "/v1/votes", body, counts, latencies)).status_code
 
     async def worker() -> None:
         async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
@@ -197,18 +134,9 @@ async def cast_all(
                 if v % 10 == 0 and await post(client, unknown) == 404:
                     counts["refused"] += 1
 
-    async def chaos_monkey() -> None:
-        """Each of the three killed `rounds` times, in a shuffled order, at random moments."""
-        victims = [v for _ in range(rounds) for v in rng.sample(("nats", "postgres", "votes"), 3)]
-        for victim in victims:
-            await asyncio.sleep(rng.uniform(0.5, 2.5))
-            kills.append(victim)
-            await asyncio.to_thread(stack.kill, victim)
-            await asyncio.sleep(rng.uniform(0.2, 1.5))
-            await asyncio.to_thread(stack.restart, victim)
-
+    monkey = Monkey(stack, rng)  # each of the three killed `rounds` times, shuffled, at random moments
     started = time.perf_counter()
-    await asyncio.gather(chaos_monkey(), *(worker() for _ in range(concurrency)))
+    await asyncio.gather(monkey.run(stack.components, rounds), *(worker() for _ in range(concurrency)))
     expected: dict[str, Counter[str]] = {t: Counter() for t in TOOLS}
     for (_, tool), choice in final.items():
         expected[tool][choice] += 1
@@ -218,7 +146,7 @@ async def cast_all(
         counts["refused"],
         counts["retries"],
         latencies,
-        kills,
+        [kill.what for kill in monkey.kills],
         time.perf_counter() - started,
     )
 
