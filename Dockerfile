@@ -38,7 +38,6 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY src src
 COPY libs libs
 COPY services services
-COPY deploy/nats deploy/nats
 RUN --mount=type=cache,target=/root/.cache/uv \
     extra=""; if [ "$gpu" = "true" ]; then extra="--extra gpu"; fi; \
     uv sync --locked --no-dev --no-editable $extra
@@ -56,7 +55,6 @@ RUN groupadd --system --gid 10001 verdicts \
  && useradd --system --uid 10001 --gid verdicts --home-dir /data --shell /usr/sbin/nologin verdicts \
  && mkdir -p /data && chown verdicts:verdicts /data
 COPY --from=build --chown=root:root /app /app
-COPY --from=build --chown=root:root /src/deploy/nats /app/deploy/nats
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -64,8 +62,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/.cache \
     VERDICTS_HOME=/data \
     VERDICTS_HOST=0.0.0.0 \
-    VERDICTS_PORT=8000 \
-    VERDICTS_NATS_CONFIG=/app/deploy/nats/nats-server.conf
+    VERDICTS_PORT=8000
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]

