@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,13 +70,32 @@ def stop(proc: subprocess.Popen[bytes], sig: int) -> list[psutil.Process]:
     return alive
 
 
+def eventually_text(url: str, *texts: str, within: float = 60) -> str:
+    """The page at ``url`` once it holds one of ``texts``."""
+    deadline = time.monotonic() + within
+    body = ""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            body = httpx.get(url, timeout=5).text
+            if any(text in body for text in texts):
+                return body
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never showed {texts}: {body[:2000]}")
+
+
 def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
     home = tmp_path / "home"
-    env = stack_env(home, ports)
+    env = stack_env(home, ports) | {"VERDICTS_DEMO": "0"}  # the empty site first; the demo below
     log = tmp_path / "up.log"
     proc = start_up(env, log)
     try:
         ready = wait_ready(proc, ports["http"], log)
+        # An empty site is an HTML page that says how to add tools, not a JSON 404.
+        empty = httpx.get(f"http://127.0.0.1:{ports['http']}/")
+        assert empty.status_code == 200, empty.text
+        assert empty.headers["content-type"].startswith("text/html")
+        assert "No tools yet" in empty.text
+        assert "verdicts announce" in empty.text
         assert ready["checks"] == {"broker": "ok", "database": "ok", "model": "ok", "ballot-publisher": "ok"}
         assert set(ready["services"]) == {"ingest", "review-panel", "votes", "render", "inference"}
         assert "Verdicts is up." in log.read_text()
@@ -130,10 +150,17 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
     assert proc.returncode == 0, log.read_text()[-2000:]
     assert alive == []
 
-    # SIGTERM works the same, and the data is reused: no initdb, the streams are still there.
-    proc = start_up(env, log)
+    # SIGTERM works the same, and the data is reused: no initdb, the streams are still there. The
+    # catalogue is still empty, so this start announces the demo and the home page shows progress.
+    proc = start_up(env | {"VERDICTS_DEMO": "1"}, log)
     try:
         wait_ready(proc, ports["http"], log)
+        base = f"http://127.0.0.1:{ports['http']}"
+        eventually_text(f"{base}/v1/tools?limit=50", '"cursor"', within=60)
+        assert len(httpx.get(f"{base}/v1/tools?limit=50").json()["items"]) == 12
+        assert log.read_text().count("Announced the demo catalogue (12 tools") == 1
+        progress = eventually_text(f"{base}/", "Panels complete:", "Latest comparisons", within=60)
+        assert "No tools yet" not in progress
         assert (home / "postgres" / "pgdata" / "PG_VERSION").exists()
         assert (home / "admin.key").read_text().strip() == admin_key  # kept, not re-issued
     finally:

@@ -549,3 +549,22 @@ async def test_headless_chromium_sees_both_cards_and_the_scorecard(site, delta):
         finally:
             await browser.close()
     assert (ARTIFACTS / "compare-alpha-vs-beta.png").stat().st_size > 10_000
+
+
+async def test_home_leads_with_the_latest_comparisons_panel_and_community_side_by_side(site):
+    async def listed() -> bool:
+        data = (await site.get("/index.json")).json()
+        return any(c["path"] == "/compare/alpha-vs-beta/" for c in data["comparisons"])
+
+    await eventually(listed, within=20, interval=0.2)
+    data = (await site.get("/index.json")).json()
+    assert data["progress"]["tools"] >= 2
+    pair = next(c for c in data["comparisons"] if c["path"] == "/compare/alpha-vs-beta/")
+    assert (pair["a"]["panel"]["ship_pct"], pair["a"]["community"]["ship_pct"]) == (75.0, 80.0)
+    html = (await site.get("/")).text
+    assert html.index("Latest comparisons") < html.index("Latest verdicts") < html.index("Categories")
+    row = html[html.index('href="/compare/alpha-vs-beta/"') :].split("</tr>", 1)[0]
+    assert "Alpha vs Beta" in row
+    assert "Alpha 75%" in row
+    assert "Beta 25%" in row
+    assert "Alpha 80%" in row

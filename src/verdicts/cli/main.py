@@ -67,7 +67,8 @@ def up() -> None:
     """Start the whole stack on embedded defaults (Ctrl-C stops everything)."""
     import asyncio
 
-    from verdicts.cli.keys import ensure_admin_key
+    from verdicts.cli.demo import announce_demo_in_background
+    from verdicts.cli.keys import auth_headers, ensure_admin_key
     from verdicts.cli.registry import load_all
     from verdicts.cli.stack import (
         EmbeddedSettings,
@@ -110,7 +111,12 @@ def up() -> None:
                     f"Admin API key {'written to' if created else 'kept in'} {key_file.resolve()} "
                     "(owner-only; `verdicts announce` and `verdicts review` use it)."
                 )
-                app = build_app(load_all(), settings, on_started=[announce])
+                started_hooks = [announce]
+                if ports.demo:
+                    started_hooks.append(
+                        lambda: announce_demo_in_background(http_url, auth_headers(settings.home), click.echo)
+                    )
+                app = build_app(load_all(), settings, on_started=started_hooks)
                 started = serve(app, settings)
             finally:
                 stack.stop()

@@ -36,13 +36,15 @@ LOCK_FILE = "verdicts.lock"
 
 
 class EmbeddedSettings(BaseSettings):
-    """Ports of the embedded servers `verdicts up` starts."""
+    """What `verdicts up` starts: the embedded servers' ports, and whether it announces the demo."""
 
     model_config = SettingsConfigDict(env_prefix="VERDICTS_", extra="ignore")
 
     nats_port: int = Field(default=4222, ge=1, le=65535)
     pg_port: int = Field(default=54329, ge=1, le=65535)
     model_port: int = Field(default=8088, ge=1, le=65535)
+    # VERDICTS_DEMO=0: start with an empty catalogue instead of announcing data/tools.sample.json.
+    demo: bool = True
 
 
 class Stoppable(Protocol):

@@ -394,10 +394,21 @@ class PageController(Controller):
 
     @get(["/", "/index.json"], guards=[PUBLIC], responses=PAGE_ANSWERS)
     async def home(
-        self, request: Request[Any, Any, Any], publisher: Injected[DirectoryPublisher]
+        self,
+        request: Request[Any, Any, Any],
+        pool: PoolDep,
+        site: Injected[Site],
+        publisher: Injected[DirectoryPublisher],
     ) -> Response[bytes]:
-        """The home page (latest verdicts, categories, weekly issues) and its JSON."""
-        return serve(request, publisher, request.url.path.lstrip("/"))
+        """The home page (latest comparisons and verdicts, categories, weekly issues) and its JSON.
+        Before its first publication (an empty site) it is rendered for this reader: it says how to
+        add tools, never a 404."""
+        path = page_file(request.url.path.lstrip("/"))
+        if publisher.resolve(path).is_file():
+            return serve(request, publisher, path)
+        async with pool.acquire() as conn:
+            outputs = await site.home(conn)
+        return serve_rendered(request, outputs, path)
 
     @get(PAGE_PATHS, guards=[PUBLIC], responses=PAGE_ANSWERS)
     async def page(

@@ -173,15 +173,35 @@ class Site:
         )
 
     async def home(self, conn: Conn) -> list[Output]:
+        """Latest comparisons, then latest verdicts, categories and weekly issues; while panels are
+        still running, how far they are (and on an empty site, how to add tools)."""
         views = [v for s in await store.latest_slugs(conn, 24) if (v := await store.tool_view(conn, s))]
+        pairs = []
+        for a, b in await store.latest_pairs(conn, 12):
+            left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
+            if left is not None and right is not None:
+                pairs.append((left, right))
+        complete, total = await store.panel_progress(conn)
         cats = await store.categories(conn)
         weeks = issue_weeks(await store.announcement_times(conn))
+        data = {
+            "progress": {"panels_complete": complete, "tools": total},
+            "comparisons": [
+                {"path": "/" + comparison_path(a.slug, b.slug), "a": tool_data(a), "b": tool_data(b)}
+                for a, b in pairs
+            ],
+            "latest": [tool_data(v) for v in views],
+            "categories": cats,
+            "issues": weeks,
+        }
         return self._html(
             "home.html",
             "",
             "home",
-            {"latest": [tool_data(v) for v in views], "categories": cats, "issues": weeks},
+            data,
             views=views,
+            pairs=pairs,
+            progress=(complete, total),
             categories=cats,
             weeks=weeks,
         )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from verdicts.contracts import PanelVerdictUpdated, ReviewCompleted, TallyUpdated, Tool
 from verdicts.platform.db import Conn
+from verdicts.platform.telemetry import current_traceparent
 from verdicts.render.domain import Community, Panel, ToolView, review_view
 
 SCHEMA = "render"
@@ -165,14 +167,29 @@ async def add_requested(conn: Conn, a: str, b: str, requested_by: str) -> bool:
     return added is not None
 
 
+MAX_TRACES_PER_PAGE = 8
+
+
 async def mark_dirty(conn: Conn, pages: Iterable[str]) -> None:
+    """Queue ``pages`` for rendering, remembering the trace that asked (up to a few per page)."""
+    traceparent = current_traceparent()
     await conn.execute(
-        f"INSERT INTO {SCHEMA}.dirty (page) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        f"INSERT INTO {SCHEMA}.dirty AS d (page, traceparents) SELECT unnest($1::text[]), $2::text[] "
+        "ON CONFLICT (page) DO UPDATE SET traceparents = d.traceparents || excluded.traceparents "
+        "WHERE NOT d.traceparents @> excluded.traceparents AND cardinality(d.traceparents) < $3",
         sorted(set(pages)),
+        [traceparent] if traceparent else [],
+        MAX_TRACES_PER_PAGE,
     )
 
 
-async def take_dirty(conn: Conn, spacing_s: float, limit: int = 200) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class DirtyPage:
+    page: str
+    traceparents: list[str]
+
+
+async def take_dirty(conn: Conn, spacing_s: float, limit: int = 200) -> list[DirtyPage]:
     """Queued pages whose last render is at least ``spacing_s`` old; marks them rendered now."""
     rows = await conn.fetch(
         f"""
@@ -181,17 +198,17 @@ async def take_dirty(conn: Conn, spacing_s: float, limit: int = 200) -> list[str
             WHERE r.at IS NULL OR r.at <= now() - make_interval(secs => $2)
             ORDER BY d.since LIMIT $1 FOR UPDATE OF d SKIP LOCKED
         ), taken AS (
-            DELETE FROM {SCHEMA}.dirty WHERE page IN (SELECT page FROM due) RETURNING page
+            DELETE FROM {SCHEMA}.dirty WHERE page IN (SELECT page FROM due) RETURNING page, traceparents
         ), stamped AS (
             INSERT INTO {SCHEMA}.rendered (page, at) SELECT page, now() FROM taken
             ON CONFLICT (page) DO UPDATE SET at = excluded.at
         )
-        SELECT page FROM taken
+        SELECT page, traceparents FROM taken
         """,
         limit,
         spacing_s,
     )
-    return [r["page"] for r in rows]
+    return [DirtyPage(r["page"], list(r["traceparents"])) for r in rows]
 
 
 async def tool_placement(conn: Conn, slug: str) -> tuple[str, datetime] | None:
@@ -289,6 +306,28 @@ async def latest_slugs(conn: Conn, limit: int) -> list[str]:
         limit,
     )
     return [r["slug"] for r in rows]
+
+
+async def panel_progress(conn: Conn) -> tuple[int, int]:
+    """How many tools have a panel verdict for their current version, of how many are known."""
+    row: Any = await conn.fetchrow(
+        f"SELECT count(*) AS total, count(*) FILTER (WHERE EXISTS ("
+        f"SELECT 1 FROM {SCHEMA}.panels p WHERE p.slug = t.slug AND p.version = t.version)) AS complete "
+        f"FROM {SCHEMA}.tools t"
+    )
+    return int(row["complete"]), int(row["total"])
+
+
+async def latest_pairs(conn: Conn, limit: int) -> list[tuple[str, str]]:
+    """Kept comparisons whose tools both have a verdict, the most recently judged first."""
+    rows = await conn.fetch(
+        f"SELECT c.a, c.b, greatest(pa.at, pb.at) AS at FROM {SCHEMA}.pairs c "
+        f"JOIN (SELECT slug, max(received_at) AS at FROM {SCHEMA}.panels GROUP BY slug) pa ON pa.slug = c.a "
+        f"JOIN (SELECT slug, max(received_at) AS at FROM {SCHEMA}.panels GROUP BY slug) pb ON pb.slug = c.b "
+        f"ORDER BY at DESC, c.a, c.b LIMIT $1",
+        limit,
+    )
+    return [(r["a"], r["b"]) for r in rows]
 
 
 async def week_of(conn: Conn, start: datetime, end: datetime) -> tuple[list[str], list[dict[str, Any]]]:

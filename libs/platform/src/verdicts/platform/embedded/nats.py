@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess, free_port
+from verdicts.platform.embedded.process import EmbeddedError, ManagedProcess, free_port, in_checkout
 from verdicts.platform.settings import NatsLogin
 
 CONFIG_ENV = "VERDICTS_NATS_CONFIG"
@@ -53,10 +53,8 @@ def server_config() -> Path:
     given = os.environ.get(CONFIG_ENV)
     if given:
         return Path(given)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / CONFIG_IN_REPOSITORY
-        if candidate.is_file():
-            return candidate
+    if (found := in_checkout(CONFIG_IN_REPOSITORY)) is not None:
+        return found
     raise EmbeddedError(f"{CONFIG_IN_REPOSITORY} not found: set {CONFIG_ENV} to the server configuration")
 
 

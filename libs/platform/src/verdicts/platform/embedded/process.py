@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from verdicts.platform.processes import EmbeddedError, ManagedProcess
 
@@ -36,3 +37,11 @@ def tcp_probe(host: str, port: int) -> Callable[[], bool]:
             return True
 
     return probe
+
+
+def in_checkout(relative: Path) -> Path | None:
+    """``relative`` in the repository this code runs from (the nearest folder above holding it)."""
+    for parent in Path(__file__).resolve().parents:
+        if (candidate := parent / relative).is_file():
+            return candidate
+    return None
