@@ -16,11 +16,11 @@ from faststream.nats import (
     ConsumerConfig,
     JStream,
     NatsBroker,
-    NatsMessage,
     NatsRouter,
     NatsUserPassword,
     PullSub,
 )
+from faststream.nats.message import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -91,6 +91,9 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
 
 
 async def nack(msg: StreamMessage[Any], deliveries: int) -> None:
+    """Redeliver after the backoff. ``NatsMessage`` is the class from ``faststream.nats.message``:
+    ``faststream.nats.NatsMessage`` is an Annotated alias for handler arguments, and isinstance()
+    with it raised TypeError, so a failed message came back at once, never backed off."""
     if isinstance(msg, NatsMessage):
         await msg.nack(delay=redelivery_delay(deliveries))
     else:
