@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import dataclasses
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -198,8 +200,8 @@ def test_personas_come_in_panel_order_with_the_names_their_reviews_carry():
     assert personas_of(view) == [Persona("zeta", "Zeta the Buyer", 0), Persona("alpha", "Alpha Critic", 1)]
     assert [line.persona for line in reviewer_split(view)["ship"]] == ["Zeta the Buyer", "Alpha Critic"]
     assert [r["persona_name"] for r in tool_data(view)["reviews"]] == ["Zeta the Buyer", "Alpha Critic"]
-    authors = [r["author"]["name"] for r in tool_ld(view, "https://x")["review"]]
-    assert authors == ["Verdicts Zeta the Buyer reviewer (AI)", "Verdicts Alpha Critic reviewer (AI)"]
+    names = [r["name"] for r in tool_ld(view, "https://x")["review"]]
+    assert names == ["Zeta the Buyer (AI reviewer persona)", "Alpha Critic (AI reviewer persona)"]
 
 
 def test_reviews_from_before_persona_names_fall_back_to_the_humanised_id_after_the_placed_ones():
@@ -250,6 +252,39 @@ def test_request_paths_name_published_files_and_conditional_requests():
     assert not not_modified(None, "Wed, 25 Nov 2026 11:59:59 GMT", '"e"', modified)
     assert not not_modified(None, "not a date", '"e"', modified)
     assert not not_modified(None, None, '"e"', modified)
+
+
+def test_json_ld_names_the_panel_as_author_and_says_the_rating_is_an_ai_panel_s():
+    panelled = dataclasses.replace(
+        reviewed("a", review("thesis", persona_name="Thesis"), review("buyer", "skip", review="Too dear.")),
+        panel=Panel(1, 1, 1, 1, 0, 50.0, False),
+    )
+    ld = json.loads(json.dumps(tool_ld(panelled, "https://x")))
+    assert {"@context", "@type", "name", "review", "aggregateRating"} <= set(ld)
+    for item in ld["review"]:
+        assert {"@type", "author", "reviewRating", "datePublished", "name"} <= set(item)
+        assert item["@type"] == "Review"
+        assert item["author"]["@type"] == "Organization"  # AI personas are not people
+        assert "AI" in item["name"]
+        assert "AI" in item["reviewRating"]["ratingExplanation"]
+        rating = item["reviewRating"]
+        assert rating["worstRating"] <= rating["ratingValue"] <= rating["bestRating"]
+    aggregate = ld["aggregateRating"]
+    assert {"@type", "ratingValue", "ratingCount", "bestRating", "worstRating"} <= set(aggregate)
+    assert aggregate["@type"] == "AggregateRating"
+    assert aggregate["ratingValue"] == 50.0
+    assert "AI reviewer personas" in aggregate["ratingExplanation"]
+    assert "Person" not in json.dumps(ld)
+
+
+def test_weeks_are_iso_weeks_in_utc_whatever_the_offset():
+    # Sunday 23:30 in New York is Monday 04:30 UTC: the next week.
+    sunday_evening = datetime(2026, 11, 29, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    assert iso_week(sunday_evening) == "2026-W49"
+    start, end = week_bounds("2026-W49")
+    assert start.tzinfo == UTC
+    assert start <= sunday_evening < end
+    assert iso_week(start) == iso_week(end - timedelta(microseconds=1)) == "2026-W49"
 
 
 def test_issues_are_the_weeks_tools_were_announced_newest_first():

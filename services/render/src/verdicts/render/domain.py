@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -91,6 +91,9 @@ def full_category(requested: dict[str, int], limit: int) -> str | None:
 
 
 def iso_week(day: date | datetime) -> str:
+    """The ISO week ("2026-W48") a day or moment falls in, in UTC (a naive moment is taken as UTC)."""
+    if isinstance(day, datetime) and day.tzinfo is not None:
+        day = day.astimezone(UTC)
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
@@ -101,10 +104,11 @@ def issue_weeks(announced: Iterable[datetime]) -> list[str]:
 
 
 def week_bounds(week: str) -> tuple[datetime, datetime]:
-    """An issue's week ("2026-W48") as [Monday 00:00, next Monday 00:00) in local time."""
+    """An issue's week ("2026-W48") as [Monday 00:00 UTC, next Monday 00:00 UTC): the same on
+    every server, whatever its time zone."""
     year, number = week.split("-W")
     monday = date.fromisocalendar(int(year), int(number), 1)
-    start = datetime.combine(monday, datetime.min.time()).astimezone()
+    start = datetime.combine(monday, time.min, tzinfo=UTC)
     return start, start + timedelta(days=7)
 
 
@@ -445,6 +449,17 @@ def comparison_data(left: ToolView, right: ToolView, flag_from: float, base_url:
     }
 
 
+AI_PANEL_NOTE = (
+    "From Verdicts' review panel: four AI reviewer personas (language models, not people), "
+    "each answering ship (1) or skip (0); the aggregate is the share of ship verdicts in percent."
+)
+
+
+def panel_author(base_url: str) -> dict[str, Any]:
+    """Who wrote a review: the panel, an organisation; AI personas are not ``Person``s."""
+    return {"@type": "Organization", "name": "Verdicts AI review panel", "url": f"{base_url}/"}
+
+
 def _rating(view: ToolView) -> dict[str, Any] | None:
     if view.panel is None or view.panel.ship_pct is None:
         return None
@@ -454,15 +469,19 @@ def _rating(view: ToolView) -> dict[str, Any] | None:
         "bestRating": 100,
         "worstRating": 0,
         "ratingCount": view.panel.ship + view.panel.skip,
+        "reviewCount": view.panel.ship + view.panel.skip,
+        "ratingExplanation": AI_PANEL_NOTE,
     }
 
 
 def tool_ld(view: ToolView, base_url: str) -> dict[str, Any]:
-    """schema.org SoftwareApplication with the completed reviews and the panel's rating."""
+    """schema.org SoftwareApplication with the completed reviews (each named for its persona,
+    written by the panel) and the panel's rating, both saying they come from an AI panel."""
     reviews = [
         {
             "@type": "Review",
-            "author": {"@type": "Person", "name": f"Verdicts {r.persona_name} reviewer (AI)"},
+            "name": f"{r.persona_name} (AI reviewer persona)",
+            "author": panel_author(base_url),
             "reviewBody": r.review,
             "datePublished": r.reviewed_on.isoformat(),
             "reviewRating": {
@@ -470,6 +489,7 @@ def tool_ld(view: ToolView, base_url: str) -> dict[str, Any]:
                 "ratingValue": 1 if r.verdict == "ship" else 0,
                 "bestRating": 1,
                 "worstRating": 0,
+                "ratingExplanation": AI_PANEL_NOTE,
             },
         }
         for r in view.reviews.values()

@@ -14,8 +14,10 @@ import asyncpg
 
 from verdicts.contracts import PagePublished
 from verdicts.platform.db import Conn
+from verdicts.platform.metrics import PAGES_PUBLISHED
 from verdicts.platform.outbox import enqueue
 from verdicts.platform.service import Runtime
+from verdicts.platform.telemetry import span_from
 from verdicts.render import store
 from verdicts.render.domain import canonical_pair, comparison_path, full_category
 from verdicts.render.pages import Output, Site
@@ -47,6 +49,7 @@ async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output
     for output in outputs:
         await asyncio.to_thread(publisher.publish, output.path, output.body, output.content_type)
         await store.record_page(conn, output.path, output.kind, output.etag, len(output.body))
+        PAGES_PUBLISHED.labels(output.kind).inc()
         await enqueue(
             conn,
             store.SCHEMA,
@@ -116,7 +119,11 @@ async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher, spaci
             async with conn.transaction():
                 pages = await store.take_dirty(conn, spacing_s, BATCH)
                 for page in pages:
-                    await publish_outputs(conn, publisher, await site.render(conn, page))
+                    # The render joins the trace of the event that queued the page (links: the rest).
+                    with span_from(
+                        "render page", page.traceparents, child_of_first=True, attributes={"page": page.page}
+                    ):
+                        await publish_outputs(conn, publisher, await site.render(conn, page.page))
             done += len(pages)
             if len(pages) < BATCH:
                 return done
