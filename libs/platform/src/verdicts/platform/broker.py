@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import asyncpg
+import nats.errors
 from faststream import BaseMiddleware
 from faststream._internal.basic_types import AsyncFuncAny
 from faststream.exceptions import HandlerException
@@ -43,7 +45,8 @@ def redelivery_delay(deliveries: int) -> float:
 
 
 def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMiddleware]:
-    """A failed JetStream message is redelivered with backoff; its last delivery is parked.
+    """A failed JetStream message is redelivered with backoff; its last delivery is parked (unless
+    PostgreSQL or NATS was away: that is waited out, see ``waited_out``).
 
     Parking publishes a ``DeadLettered`` record (the original body and the reason)
     on ``deadletter.<subject>`` and acknowledges the original, so the consumer
@@ -64,7 +67,7 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
                 if not isinstance(raw, Msg) or not raw.reply or not raw.reply.startswith("$JS."):
                     raise
                 deliveries = raw.metadata.num_delivered or 1
-                if deliveries < max_deliver:
+                if deliveries < max_deliver or waited_out(exc):
                     log.warning(
                         "handler failed; will redeliver",
                         extra={
@@ -98,6 +101,24 @@ async def nack(msg: StreamMessage[Any], deliveries: int) -> None:
         await msg.nack(delay=redelivery_delay(deliveries))
     else:
         await msg.nack()
+
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (TimeoutError is one)
+    asyncpg.PostgresConnectionError,  # the connection went in the middle of a query
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, recovering
+    asyncpg.exceptions.TooManyConnectionsError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+)
+"""Failures that say PostgreSQL or NATS is away, not that the message is bad."""
+
+
+def waited_out(exc: BaseException) -> bool:
+    """A message whose handler found PostgreSQL or NATS away is redelivered with backoff until they
+    are back, never parked: a restart of a few seconds used to use up its deliveries and dead-letter
+    every message in flight (found by the pipeline chaos run)."""
+    return isinstance(exc, UNAVAILABLE)
 
 
 def describe(exc: BaseException) -> str:
