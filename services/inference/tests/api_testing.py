@@ -32,6 +32,7 @@ def api_app(gateway: Gateway, settings: PlatformSettings, **platform: Any) -> Li
         migrations=MIGRATIONS,
         on_startup=[attach_ledger],
         uses_outbox=False,
+        metrics_registries=[gateway.metrics.registry],
     )
     return build_app([spec], settings.model_copy(update=platform))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -29,6 +30,7 @@ from opentelemetry import trace
 
 from verdicts.contracts import DeadLettered
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, StreamName, dead_letter_subject
+from verdicts.platform import metrics
 from verdicts.platform.backoff import Backoff
 from verdicts.platform.outbox import MSG_ID_HEADER
 from verdicts.platform.settings import PlatformSettings
@@ -44,7 +46,7 @@ def redelivery_delay(deliveries: int) -> float:
     return REDELIVERY_BACKOFF.delay(deliveries)
 
 
-def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMiddleware]:
+def dead_letter_middleware(broker: NatsBroker, max_deliver: int, service: str = "") -> type[BaseMiddleware]:
     """A failed JetStream message is redelivered with backoff; its last delivery is parked (unless
     PostgreSQL or NATS was away: that is waited out, see ``waited_out``).
 
@@ -54,12 +56,32 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
     leaves the original unacknowledged: it comes back after a backoff and is
     parked again (consumers have no server-side delivery limit, so nothing is
     dropped when DEADLETTER is full or away).
+
+    Every message handled is counted (``verdicts_messages_handled_total`` by outcome, the
+    handler's time, redeliveries) under ``service``.
     """
 
     class DeadLetterMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
+            raw = msg.raw_message
+            subject = raw.subject if isinstance(raw, Msg) else "batch"
+            from_stream = isinstance(raw, Msg) and bool(raw.reply) and raw.reply.startswith("$JS.")
+            if from_stream and (raw.metadata.num_delivered or 1) > 1:
+                metrics.REDELIVERIES.labels(service, subject).inc()
+            started = time.perf_counter()
+            outcome = "error"
             try:
-                return await call_next(msg)
+                result, outcome = await self._handle(call_next, msg)
+                return result
+            except HandlerException as exc:
+                outcome = HANDLER_OUTCOMES.get(exc.__class__.__name__, "skipped")
+                raise
+            finally:
+                metrics.handled(service, subject, outcome, time.perf_counter() - started)
+
+        async def _handle(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> tuple[Any, str]:
+            try:
+                return await call_next(msg), "ok"
             except HandlerException:
                 raise
             except Exception as exc:
@@ -77,20 +99,24 @@ def dead_letter_middleware(broker: NatsBroker, max_deliver: int) -> type[BaseMid
                         },
                     )
                     await nack(msg, deliveries)
-                    return None
+                    return None, "retry"
                 try:
-                    await park(broker, raw, reason=describe(exc), deliveries=deliveries)
+                    await park(broker, raw, reason=describe(exc), deliveries=deliveries, service=service)
                 except Exception as refused:  # DEADLETTER full or NATS away: keep the message
                     log.error(
                         "dead letter not stored; message left unacknowledged",
                         extra={"subject": raw.subject, "error": repr(refused)},
                     )
                     await nack(msg, deliveries)
-                    return None
+                    return None, "retry"
                 await msg.ack()
-                return None
+                return None, "dead_lettered"
 
     return DeadLetterMiddleware
+
+
+HANDLER_OUTCOMES = {"AckMessage": "ok", "NackMessage": "retry", "RejectMessage": "rejected"}
+"""A handler's own verdict (FastStream's ``HandlerException``s) as a ``messages_handled`` outcome."""
 
 
 async def nack(msg: StreamMessage[Any], deliveries: int) -> None:
@@ -126,7 +152,7 @@ def describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}"[:4000]
 
 
-async def park(broker: NatsBroker, raw: Msg, *, reason: str, deliveries: int) -> None:
+async def park(broker: NatsBroker, raw: Msg, *, reason: str, deliveries: int, service: str = "") -> None:
     meta = raw.metadata
     record = DeadLettered(
         subject=raw.subject,
@@ -143,6 +169,7 @@ async def park(broker: NatsBroker, raw: Msg, *, reason: str, deliveries: int) ->
         headers={MSG_ID_HEADER: f"dlq:{meta.stream}:{stream_seq}", "Verdicts-Reason": reason[:200]},
         stream=DEAD_LETTER_STREAM.name,
     )
+    metrics.DEAD_LETTERS.labels(service, raw.subject).inc()
     log.error(
         "message dead-lettered",
         extra={"subject": raw.subject, "reason": reason, "deliveries": deliveries},
@@ -186,7 +213,7 @@ def make_broker(settings: PlatformSettings, *, name: str, schema: str | None = N
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
     )
-    broker.add_middleware(dead_letter_middleware(broker, settings.max_deliver))
+    broker.add_middleware(dead_letter_middleware(broker, settings.max_deliver, service=name))
     return broker
 
 

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from verdicts.contracts import InferenceError, InferenceReply, InferenceRequest
 from verdicts.contracts.inference import InferenceAnswer
 from verdicts.contracts.subjects import INFERENCE_GENERATE
+from verdicts.platform.telemetry import current_trace_headers
 
 REPLY_GRACE_S = 1.0
 """How long past the deadline to wait for the gateway's own answer (e.g. deadline_exceeded)."""
@@ -39,10 +40,9 @@ async def request_inference(
     assert request.deadline is not None
     deadline = request.deadline if request.deadline.tzinfo else request.deadline.replace(tzinfo=UTC)
     wait_s = max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + REPLY_GRACE_S
+    # The caller's trace goes with the request: the gateway's spans (and the model call's) join it.
+    headers = {"content-type": "application/json", **current_trace_headers()}
     msg = await nc.request(
-        INFERENCE_GENERATE,
-        request.model_dump_json().encode(),
-        timeout=wait_s,
-        headers={"content-type": "application/json"},
+        INFERENCE_GENERATE, request.model_dump_json().encode(), timeout=wait_s, headers=headers
     )
     return parse_inference_answer(msg.data)

@@ -25,10 +25,11 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.types import ControllerRouterHandler
 from nats.js.api import PubAck
 from nats.js.client import JetStreamContext
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from prometheus_client import CollectorRegistry
 
 from verdicts.contracts.base import Event
-from verdicts.platform import health
+from verdicts.platform import health, metrics
 from verdicts.platform.access import store as access_store
 from verdicts.platform.access.guards import SCHEMA_OPT, KeyRing, caller
 from verdicts.platform.broker import make_broker
@@ -46,6 +47,7 @@ from verdicts.platform.streams import provision_streams
 from verdicts.platform.telemetry import configure_telemetry
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 BackgroundTask = Callable[["Runtime"], Coroutine[Any, Any, None]]
 StartupHook = Callable[["Runtime"], Awaitable[None]]
@@ -67,6 +69,10 @@ class ServiceSpec:
     ready_checks: Mapping[str, ServiceReadyCheck] = field(default_factory=dict)
     on_startup: Sequence[StartupHook] = ()
     uses_outbox: bool = True
+    metrics_registries: Sequence[CollectorRegistry] = ()
+    """The service's own Prometheus registries, served after the process's at ``/metrics``."""
+    consumers: Sequence[tuple[str, str]] = ()
+    """(stream, durable) of consumers outside FastStream (batch consumers), for the lag gauge."""
 
 
 class Runtime:
@@ -148,14 +154,15 @@ class Runtime:
         (about half the cost); ``Nats-Msg-Id`` de-duplicates a retry, ``traceparent`` is carried.
         Raises when NATS is away or the stream refuses the message."""
         headers = event_headers(event)
-        propagate.inject(headers)
-        return await self.jetstream.publish(
-            event.SUBJECT,
-            event.model_dump_json().encode(),
-            headers=headers,
-            stream=stream_for(event.SUBJECT),
-            timeout=timeout_s,
-        )
+        with tracer.start_as_current_span(f"{event.SUBJECT} publish", kind=trace.SpanKind.PRODUCER):
+            propagate.inject(headers)
+            return await self.jetstream.publish(
+                event.SUBJECT,
+                event.model_dump_json().encode(),
+                headers=headers,
+                stream=stream_for(event.SUBJECT),
+                timeout=timeout_s,
+            )
 
     async def publish_to_stream(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         """Publish and wait for the JetStream ack (the outbox relay's publisher)."""
@@ -318,6 +325,7 @@ def build_app(
     handlers: list[ControllerRouterHandler] = [
         health.live,
         health.ready,
+        metrics.metrics,
         reference_assets(),
         DeadLetterController,
     ]
@@ -345,7 +353,7 @@ def build_app(
             "caller": Provide(caller, sync_to_thread=False),
         },
         openapi_config=openapi_config("Verdicts", "1"),
-        middleware=[security_headers],
+        middleware=[security_headers, metrics.http_metrics({s.schema: s.name for s in specs})],
         debug=debug,
         logging_config=None,  # ours: JSON lines with trace ids (configure_logging)
     )

@@ -1,16 +1,34 @@
-"""OpenTelemetry SDK set-up: W3C trace context, OTLP export when configured."""
+"""OpenTelemetry SDK set-up: W3C trace context, OTLP export when configured, database spans.
+
+Every asyncpg query is a span (``opentelemetry-instrumentation-asyncpg``) inside the trace it serves;
+a query outside any trace (the loops' polls: outbox, render queue, tallies) starts none, so idle
+polling does not fill the trace store.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable, Iterator, Sequence
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 _configured = False
+tracer = trace.get_tracer(__name__)
 SANITIZE_FIELDS = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
 SECRET_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key")
 """Redacted on spans even when an operator turns on header capture: keys never reach a trace."""
@@ -24,6 +42,41 @@ def redact_secret_headers() -> None:
         os.environ[SANITIZE_FIELDS] = ",".join([*named, *missing])
 
 
+class NoRootDatabaseSpans(Sampler):
+    """Samples every root span but a database call's (a poll outside any trace)."""
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if attributes and ("db.system" in attributes or "db.system.name" in attributes):
+            return SamplingResult(Decision.DROP)
+        return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "NoRootDatabaseSpans"
+
+
+def default_sampler() -> Sampler | None:
+    """Ours unless the environment names one (``OTEL_TRACES_SAMPLER``)."""
+    return None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=NoRootDatabaseSpans())
+
+
+def instrument_asyncpg() -> None:
+    """Database spans for every asyncpg query (statement text, no parameters)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
 def configure_telemetry(service_name: str) -> TracerProvider:
     """Install a tracer provider once per process (standard ``OTEL_*`` variables apply)."""
     global _configured
@@ -32,13 +85,14 @@ def configure_telemetry(service_name: str) -> TracerProvider:
     if _configured and isinstance(provider, TracerProvider):
         return provider
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    sdk_provider = TracerProvider(resource=resource)
+    sdk_provider = TracerProvider(resource=resource, sampler=default_sampler())
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         sdk_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(sdk_provider)
     propagate.set_global_textmap(TraceContextTextMapPropagator())
+    instrument_asyncpg()
     _configured = True
     return sdk_provider
 
@@ -48,3 +102,41 @@ def current_trace_headers() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+def current_traceparent() -> str | None:
+    """The active span's ``traceparent``, for a row that carries work to a later span (a queue)."""
+    return current_trace_headers().get("traceparent")
+
+
+def span_context_of(traceparent: str | None) -> trace.SpanContext | None:
+    """The remote span a stored ``traceparent`` names (``None`` when missing or malformed)."""
+    if not traceparent:
+        return None
+    context = trace.get_current_span(propagate.extract({"traceparent": traceparent})).get_span_context()
+    return context if context.is_valid else None
+
+
+@contextlib.contextmanager
+def span_from(
+    name: str,
+    traceparents: Iterable[str | None],
+    *,
+    child_of_first: bool,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Attributes = None,
+) -> Iterator[trace.Span]:
+    """A span resuming queued work: linked to the span of every ``traceparent`` (what was batched or
+    coalesced), and the child of the first when ``child_of_first`` (one trace runs on through a queue
+    that hands one piece of work on); else a root of its own (a batch of many traces)."""
+    contexts = [c for c in (span_context_of(t) for t in traceparents) if c is not None]
+    parent = None
+    if child_of_first and contexts:
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]))
+    elif not child_of_first:
+        parent = Context()  # not the caller's (a loop's) context: a root linked to its inputs
+    links = [trace.Link(c) for c in contexts]
+    with tracer.start_as_current_span(
+        name, context=parent, kind=kind, links=links, attributes=attributes
+    ) as span:
+        yield span

@@ -1,5 +1,6 @@
 """inference's HTTP API: routes as OpenAI models with their health, an OpenAI-compatible chat
-endpoint, and Prometheus metrics. Failures are problem+json, with OpenAI's status codes.
+endpoint (its Prometheus metrics are served at the platform's ``/metrics``). Failures are
+problem+json, with OpenAI's status codes.
 
 The models and chat routes need a key with the ``inference`` scope (OpenAI SDK clients pass it as
 their ``api_key``); the key is the caller in the usage ledger and pays a daily token quota: the
@@ -30,7 +31,7 @@ from verdicts.inference.domain import (
     max_request_tokens,
 )
 from verdicts.inference.gateway import Gateway, TokenMeter
-from verdicts.platform.access.guards import PUBLIC, requires, settle, spend
+from verdicts.platform.access.guards import requires, settle, spend
 from verdicts.platform.access.keys import ApiKey, Scope
 from verdicts.platform.deps import Caller, Injected, RuntimeDep
 from verdicts.platform.http import json_body, problem
@@ -322,19 +323,9 @@ class ChatController(Controller):
         return ChatCompletion.of(reply)
 
 
-class MetricsController(Controller):
-    path = "/metrics"
-
-    # Public for now: scrapers carry no key (to be reworked with the platform's metrics).
-    @get("/", guards=[PUBLIC], include_in_schema=False)
-    async def metrics(self, gateway: Injected[Gateway]) -> Response[bytes]:
-        """Prometheus exposition: requests, tokens, latency and queue depth per route."""
-        return Response(gateway.metrics.exposition(), media_type="text/plain; version=0.0.4")
-
-
 def build_router(gateway: Gateway) -> Router:
     return Router(
         path="/",
-        route_handlers=[ModelController, ChatController, MetricsController],
+        route_handlers=[ModelController, ChatController],
         dependencies={"gateway": Provide(lambda: gateway, sync_to_thread=False)},
     )

@@ -94,4 +94,5 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
         background=background,
         on_startup=[attach_gateway],
         uses_outbox=False,
+        metrics_registries=[gateway.metrics.registry],
     )

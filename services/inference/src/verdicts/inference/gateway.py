@@ -11,14 +11,16 @@ and the fallback route runs the same pipeline on the same job (same deadline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from opentelemetry import trace
 from tenacity import AsyncRetrying, retry_if_exception
 
 from verdicts.contracts import InferenceErrorKind, InferenceReply, InferenceRequest, Message, Role
@@ -46,6 +48,44 @@ from verdicts.platform.backoff import Backoff
 log = logging.getLogger(__name__)
 
 UPSTREAM_BACKOFF = Backoff(first_s=0.25, cap_s=8.0)
+tracer = trace.get_tracer(__name__)
+
+# OpenTelemetry GenAI semantic conventions (model-call spans); gen_ai.system is the older name of
+# gen_ai.provider.name, set too for back ends that read only it.
+ERROR_TYPE = "error.type"
+
+
+@contextlib.contextmanager
+def model_span(job: GenerationJob) -> Iterator[trace.Span]:
+    """A CLIENT span per upstream call, ``chat <model>``, with the GenAI request attributes."""
+    route = job.route
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": route.backend.value,
+        "gen_ai.system": route.backend.value,
+        "gen_ai.request.model": route.model,
+        "gen_ai.request.max_tokens": job.max_tokens,
+        "gen_ai.request.temperature": job.temperature,
+        "gen_ai.output.type": "json" if job.schema is not None else "text",
+        "verdicts.inference.route": route.name,
+    }
+    if job.seed is not None:
+        attributes["gen_ai.request.seed"] = job.seed
+    with tracer.start_as_current_span(
+        f"chat {route.model}", kind=trace.SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        yield span
+
+
+def record_completion(span: trace.Span, completion: Completion) -> None:
+    span.set_attributes(
+        {
+            "gen_ai.response.model": completion.model,
+            "gen_ai.usage.input_tokens": completion.tokens_in,
+            "gen_ai.usage.output_tokens": completion.tokens_out,
+            "gen_ai.response.finish_reasons": [completion.finish_reason],
+        }
+    )
 
 
 @dataclass(slots=True)
@@ -240,19 +280,23 @@ class Gateway:
             raise deadline_exceeded(job.route.name, "before the upstream call")
         breaker = self.breakers[job.route.name]
         backend = self.backends[job.route.backend.value]
-        try:
-            completion = await asyncio.wait_for(backend.complete(job), timeout=left)
-        except TimeoutError:
-            breaker.failure()
-            raise GatewayError(
-                InferenceErrorKind.TIMEOUT,
-                f"{job.route.name}: no answer from upstream before the deadline",
-                route=job.route.name,
-            ) from None
-        except GatewayError as exc:
-            if exc.kind in (InferenceErrorKind.UPSTREAM_ERROR, InferenceErrorKind.TIMEOUT):
+        with model_span(job) as span:
+            try:
+                completion = await asyncio.wait_for(backend.complete(job), timeout=left)
+            except TimeoutError:
                 breaker.failure()
-            raise
+                span.set_attribute(ERROR_TYPE, InferenceErrorKind.TIMEOUT.value)
+                raise GatewayError(
+                    InferenceErrorKind.TIMEOUT,
+                    f"{job.route.name}: no answer from upstream before the deadline",
+                    route=job.route.name,
+                ) from None
+            except GatewayError as exc:
+                span.set_attribute(ERROR_TYPE, exc.kind.value)
+                if exc.kind in (InferenceErrorKind.UPSTREAM_ERROR, InferenceErrorKind.TIMEOUT):
+                    breaker.failure()
+                raise
+            record_completion(span, completion)
         breaker.success()
         return completion
 
@@ -267,7 +311,9 @@ class Gateway:
         """Release the reservation, charge what was used, write the usage row: before the reply."""
         route = job.route
         usage = tally.usage()
-        self.metrics.observe(route.name, outcome, usage.tokens_in, usage.tokens_out, latency_ms / 1000)
+        self.metrics.observe(
+            route.name, outcome, usage.tokens_in, usage.tokens_out, latency_ms / 1000, tally.cost(route)
+        )
         self.metrics.queue_depth.labels(route.name).set(self.limiters[route.name].waiting)
         record = None
         if tally.completions:

@@ -1,6 +1,9 @@
-"""Prometheus metrics: requests, tokens, latency, queue depth (own registry per gateway)."""
+"""Prometheus metrics: requests, tokens, cost, latency, queue depth (own registry per gateway, served
+at every app's ``/metrics`` after the process's registry: the service names it in its ``ServiceSpec``)."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -20,6 +23,12 @@ class GatewayMetrics:
             ["route", "direction"],
             registry=self.registry,
         )
+        self.cost = Counter(
+            "verdicts_inference_cost_usd",
+            "What generation cost in US dollars, by route (the route's prices)",
+            ["route"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "verdicts_inference_latency_seconds",
             "Latency of generation requests",
@@ -34,8 +43,17 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
-    def observe(self, route: str, outcome: str, tokens_in: int, tokens_out: int, seconds: float) -> None:
+    def observe(
+        self,
+        route: str,
+        outcome: str,
+        tokens_in: int,
+        tokens_out: int,
+        seconds: float,
+        cost_usd: Decimal | float = 0,
+    ) -> None:
         self.requests.labels(route, outcome).inc()
+        self.cost.labels(route).inc(float(cost_usd))
         self.tokens.labels(route, "in").inc(tokens_in)
         self.tokens.labels(route, "out").inc(tokens_out)
         self.latency.labels(route).observe(seconds)

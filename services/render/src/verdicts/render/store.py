@@ -330,6 +330,17 @@ async def latest_pairs(conn: Conn, limit: int) -> list[tuple[str, str]]:
     return [(r["a"], r["b"]) for r in rows]
 
 
+# Panel verdicts that crossed 50% against the tool's previous panel (any version or run).
+FLIPS = f"""
+    SELECT slug, ship_pct, previous_pct, received_at FROM (
+        SELECT slug, ship_pct, received_at,
+               lag(ship_pct) OVER (PARTITION BY slug ORDER BY version, run) AS previous_pct
+        FROM {SCHEMA}.panels
+    ) p
+    WHERE previous_pct IS NOT NULL AND ship_pct IS NOT NULL AND (ship_pct >= 50) <> (previous_pct >= 50)
+"""
+
+
 async def week_of(conn: Conn, start: datetime, end: datetime) -> tuple[list[str], list[dict[str, Any]]]:
     """The tools announced in [start, end), and the verdicts that flipped ship/skip in it."""
     announced = await conn.fetch(
@@ -339,25 +350,19 @@ async def week_of(conn: Conn, start: datetime, end: datetime) -> tuple[list[str]
         end,
     )
     flips = await conn.fetch(
-        f"""
-        SELECT slug, ship_pct, previous_pct, received_at FROM (
-            SELECT slug, ship_pct, received_at,
-                   lag(ship_pct) OVER (PARTITION BY slug ORDER BY version, run) AS previous_pct
-            FROM {SCHEMA}.panels
-        ) p
-        WHERE received_at >= $1 AND received_at < $2 AND previous_pct IS NOT NULL
-          AND ship_pct IS NOT NULL AND (ship_pct >= 50) <> (previous_pct >= 50)
-        ORDER BY received_at
-        """,
+        f"SELECT * FROM ({FLIPS}) f WHERE received_at >= $1 AND received_at < $2 ORDER BY received_at",
         start,
         end,
     )
     return [r["slug"] for r in announced], [dict(r) for r in flips]
 
 
-async def announcement_times(conn: Conn) -> list[datetime]:
-    """When each tool was announced (the weekly issues are the weeks of these)."""
-    return [r["announced_at"] for r in await conn.fetch(f"SELECT DISTINCT announced_at FROM {SCHEMA}.tools")]
+async def issue_times(conn: Conn) -> list[datetime]:
+    """When tools were announced and verdicts flipped: the weekly issues are the weeks of these."""
+    rows = await conn.fetch(
+        f"SELECT announced_at AS at FROM {SCHEMA}.tools UNION SELECT received_at FROM ({FLIPS}) f"
+    )
+    return [r["at"] for r in rows]
 
 
 async def category_tools(conn: Conn, category: str) -> list[Tool]:

@@ -27,6 +27,7 @@ from verdicts.platform.bus_errors import bus_problem
 from verdicts.platform.client_address import limit_key
 from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
+from verdicts.platform.metrics import VOTES_ACCEPTED
 from verdicts.platform.openapi import problem_responses
 from verdicts.platform.ratelimit import RateLimiter
 from verdicts.platform.service import Runtime
@@ -261,6 +262,8 @@ class Votes:
             raise bus_problem(exc, "the ballot was not stored; retry with the same nonce") from None
         if ack.duplicate:
             self.discards.add(tool, voter, "duplicate", "replayed request")
+        else:
+            VOTES_ACCEPTED.inc()
         status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"
         return BallotAnswer(status=status, ballot_id=msg_id, tool=tool, choice=choice)
 

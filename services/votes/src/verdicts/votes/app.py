@@ -8,11 +8,13 @@ from pathlib import Path
 from faststream.nats import NatsRouter
 
 from verdicts.contracts import BallotCast, TallyUpdated
+from verdicts.contracts.subjects import VOTES_STREAM
 from verdicts.platform.service import Runtime, ServiceSpec
 from verdicts.platform.settings import PlatformSettings, load_settings, platform_settings
 from verdicts.votes import store
 from verdicts.votes.api import Votes, build_router
 from verdicts.votes.ballot_writer import (
+    BALLOT_CONSUMER,
     prune_spent_challenges,
     publish_tallies,
     refit_rankings,
@@ -56,4 +58,5 @@ def create_app(platform: PlatformSettings | None = None) -> ServiceSpec:
             prune_spent_challenges,
         ],
         ready_checks={"ballot-publisher": ballot_publisher},
+        consumers=[(VOTES_STREAM.name, BALLOT_CONSUMER)],
     )

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from nats.aio.msg import Msg
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from verdicts.contracts import BallotCast
 from verdicts.contracts.subjects import VOTES_STREAM
+from verdicts.platform import metrics
 from verdicts.platform.batches import consume_in_batches
 from verdicts.platform.broker import park
 from verdicts.platform.service import Runtime
+from verdicts.platform.telemetry import current_traceparent, span_from
 from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
 from verdicts.votes.domain.ranking import rank_tools
@@ -26,6 +30,7 @@ from verdicts.votes.domain.ranking import rank_tools
 log = logging.getLogger(__name__)
 
 BALLOT_CONSUMER = "votes-ballots"
+NAME = "votes"
 
 
 def _ballot(msg: Msg) -> store.Ballot:
@@ -50,6 +55,29 @@ async def write_ballots(runtime: Runtime, settings: VotesSettings) -> None:
 
 
 async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
+    """One span per batch, linked to each ballot's trace (the request that cast it)."""
+    started = time.perf_counter()
+    traceparents = [(m.headers or {}).get("traceparent") for m in messages]
+    redelivered = sum(1 for m in messages if (m.metadata.num_delivered or 1) > 1)
+    if redelivered:
+        metrics.REDELIVERIES.labels(NAME, BallotCast.SUBJECT).inc(redelivered)
+    with span_from(
+        f"{BallotCast.SUBJECT} process",
+        traceparents,
+        child_of_first=False,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"messaging.system": "nats", "messaging.batch.message_count": len(messages)},
+    ):
+        outcomes = await _write(runtime, messages)
+    seconds = time.perf_counter() - started
+    for outcome, count in outcomes.items():
+        if count:
+            metrics.handled(NAME, BallotCast.SUBJECT, outcome, seconds, count)
+
+
+async def _write(runtime: Runtime, messages: list[Msg]) -> dict[str, int]:
+    """The batch in one transaction; how many messages ended how (``messages_handled`` outcomes)."""
+    outcomes = {"ok": 0, "retry": 0, "dead_lettered": 0}
     ballots: list[store.Ballot] = []
     good: list[Msg] = []
     for msg in messages:
@@ -58,25 +86,32 @@ async def _write_batch(runtime: Runtime, messages: list[Msg]) -> None:
             good.append(msg)
         except (ValidationError, ValueError) as exc:
             try:
-                await park(runtime.broker, msg, reason=f"malformed ballot: {exc}"[:400], deliveries=1)
+                await park(
+                    runtime.broker, msg, reason=f"malformed ballot: {exc}"[:400], deliveries=1, service=NAME
+                )
             except Exception as refused:  # DEADLETTER full or away: the ballot comes back later
                 log.error("malformed ballot not dead-lettered: %r", refused)
                 await msg.nak(delay=5)
+                outcomes["retry"] += 1
                 continue
             await msg.ack()
+            outcomes["dead_lettered"] += 1
     if not ballots:
-        return
+        return outcomes
     try:
         async with runtime.pool.acquire() as conn, conn.transaction():
-            await store.apply_ballots(conn, ballots)
+            await store.apply_ballots(conn, ballots, current_traceparent())
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # PostgreSQL away: the batch comes back after a short wait
         log.warning("ballot batch not written: %s: %s", exc.__class__.__name__, exc)
         await asyncio.gather(*(m.nak(delay=1) for m in good), return_exceptions=True)
         await asyncio.sleep(0.5)
-        return
+        outcomes["retry"] += len(good)
+        return outcomes
     await asyncio.gather(*(m.ack() for m in good), return_exceptions=True)
+    outcomes["ok"] += len(good)
+    return outcomes
 
 
 async def publish_tallies(runtime: Runtime, settings: VotesSettings) -> None:

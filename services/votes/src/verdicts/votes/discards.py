@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from verdicts.platform.metrics import VOTES_DISCARDED
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
 from verdicts.votes.store import Discard
@@ -23,6 +24,7 @@ class DiscardLog:
         self.overflow = 0
 
     def add(self, tool: str | None, voter: str | None, reason: str, detail: str | None = None) -> None:
+        VOTES_DISCARDED.labels(reason).inc()
         if len(self.pending) >= self.capacity:
             self.overflow += 1
             return

@@ -13,6 +13,7 @@ import asyncpg
 from verdicts.contracts import Interval, TallyUpdated, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
+from verdicts.platform.telemetry import span_from
 from verdicts.votes.domain.ranking import Comparison, RankedTool
 from verdicts.votes.domain.tally import Tally
 
@@ -56,9 +57,10 @@ async def tool_category(pool: asyncpg.Pool, slug: str) -> str | None:
     return str(value) if value is not None else None
 
 
-async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
+async def apply_ballots(conn: Conn, ballots: Sequence[Ballot], traceparent: str | None = None) -> int:
     """Write a batch in one statement: one ballot per voter per tool (the latest by stream sequence),
-    tallies moved by exactly the change. Returns how many ballots changed something."""
+    tallies moved by exactly the change (and stamped with the batch's ``traceparent``). Returns how
+    many ballots changed something."""
     # One writer at a time: the deltas below read the ballots as they were before this statement.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", _WRITER_LOCK)
     changed = await conn.fetchval(
@@ -86,12 +88,12 @@ async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
         ), moved AS (  -- not INSERT .. ON CONFLICT: its proposed row (a negative delta) fails the CHECK
             UPDATE {SCHEMA}.tallies t
             SET ship = t.ship + d.ship, skip = t.skip + d.skip,
-                changed_at = now(), change_seq = t.change_seq + 1
+                changed_at = now(), change_seq = t.change_seq + 1, traceparent = $5
             FROM delta d WHERE t.tool = d.tool
             RETURNING t.tool
         ), started AS (
-            INSERT INTO {SCHEMA}.tallies (tool, ship, skip)
-            SELECT tool, ship, skip FROM delta WHERE tool NOT IN (SELECT tool FROM moved)
+            INSERT INTO {SCHEMA}.tallies (tool, ship, skip, traceparent)
+            SELECT tool, ship, skip, $5 FROM delta WHERE tool NOT IN (SELECT tool FROM moved)
         )
         SELECT coalesce(sum(written), 0) FROM delta
         """,
@@ -99,6 +101,7 @@ async def apply_ballots(conn: Conn, ballots: Sequence[Ballot]) -> int:
         [b.tool for b in ballots],
         [b.voter for b in ballots],
         [b.choice for b in ballots],
+        traceparent,
     )
     return int(changed)
 
@@ -110,24 +113,26 @@ async def publish_changed_tallies(conn: Conn, spacing_s: float) -> int:
         f"UPDATE {SCHEMA}.tallies SET published_seq = change_seq, published_at = now() "
         "WHERE change_seq > published_seq "
         "AND (published_at IS NULL OR published_at <= now() - make_interval(secs => $1)) "
-        "RETURNING tool, ship, skip",
+        "RETURNING tool, ship, skip, traceparent",
         spacing_s,
     )
     for row in rows:
         tally = Tally(row["ship"], row["skip"])
         low, high = tally.interval
-        await enqueue(
-            conn,
-            SCHEMA,
-            TallyUpdated.create(
-                tool_slug=row["tool"],
-                ship=tally.ship,
-                skip=tally.skip,
-                community_ship_pct=tally.community_ship_pct,
-                interval=Interval(low=low, high=high),
-                provisional=tally.provisional,
-            ),
-        )
+        # The event joins the trace of the ballot batch that last moved the tally.
+        with span_from(f"{TallyUpdated.SUBJECT} create", [row["traceparent"]], child_of_first=True):
+            await enqueue(
+                conn,
+                SCHEMA,
+                TallyUpdated.create(
+                    tool_slug=row["tool"],
+                    ship=tally.ship,
+                    skip=tally.skip,
+                    community_ship_pct=tally.community_ship_pct,
+                    interval=Interval(low=low, high=high),
+                    provisional=tally.provisional,
+                ),
+            )
     return len(rows)
 
 
