@@ -35,6 +35,7 @@ from verdicts.platform.access.keys import Scope
 from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually, served
 from verdicts.render.app import create_app as render_app
+from verdicts.render.domain import iso_week
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,7 @@ def panel_events(
     notes: dict[str, dict] | None = None,
     names: dict[str, str] | None = NAMES,
     seats: tuple[str, ...] = PERSONAS,
+    run: int = 1,
 ) -> list:
     """A completed panel; ``notes`` adds fields (route_note, withheld_fields) to a persona's review;
     ``names`` and ``seats`` are the display names and panel order the reviews carry (``names=None``:
@@ -88,6 +90,7 @@ def panel_events(
             review=f"{slug} review by {p}. {text}",
             key_points=(f"{p} point {text}",),
             confidence=0.8,
+            panel_run=run,
             provenance=Provenance(
                 route="local",
                 backend="openai",
@@ -104,7 +107,13 @@ def panel_events(
     ship = verdicts.count("ship")
     events.append(
         PanelVerdictUpdated.create(
-            tool_slug=slug, tool_version=1, ship=ship, skip=4 - ship, ship_pct=100 * ship / 4, partial=False
+            tool_slug=slug,
+            tool_version=1,
+            ship=ship,
+            skip=4 - ship,
+            ship_pct=100 * ship / 4,
+            partial=False,
+            panel_run=run,
         )
     )
     return events
@@ -502,6 +511,39 @@ async def test_weekly_issue_and_atom_feed_validate(site):
     assert "Alpha" in issue
 
 
+async def test_a_re_review_that_flips_the_verdict_is_in_that_week_s_issue_and_atom_entry(site, bus):
+    await bus(
+        ToolAnnounced.create(tool=tool("flipper", "Flipper"), version=1, content_hash="f"),
+        *panel_events("flipper", ["ship", "ship", "ship", "skip"]),
+    )
+    await eventually(lambda: _has_text(site, "/tools/flipper/", "75%"), within=20, interval=0.2)
+    # The panel re-reviews the tool (a second run of the same version) and now says skip.
+    await bus(*panel_events("flipper", ["skip", "skip", "ship", "skip"], run=2))
+    week = iso_week(datetime.now(UTC))
+
+    async def flipped() -> bool:
+        data = (await site.get(f"/weekly/{week}/index.json")).json()
+        return any(f["slug"] == "flipper" for f in data["flipped"])
+
+    await eventually(flipped, within=20, interval=0.2)
+    flip = next(
+        f for f in (await site.get(f"/weekly/{week}/index.json")).json()["flipped"] if f["slug"] == "flipper"
+    )
+    assert (flip["previous_pct"], flip["ship_pct"], flip["name"]) == (75.0, 25.0, "Flipper")
+    issue = (await site.get(f"/weekly/{week}/")).text
+    flips_section = issue.split("Verdicts that flipped", 1)[1]
+    assert "Flipper</a>: 75% → 25%" in flips_section
+
+    async def in_feed() -> bool:
+        return "Flipper" in (await site.get("/weekly/feed.atom")).text
+
+    await eventually(in_feed, within=20, interval=0.2)
+    feed = feedparser.parse((await site.get("/weekly/feed.atom")).content)
+    entry = next(e for e in feed.entries if e.link.rstrip("/").endswith(week))
+    assert "Flipper" in entry.content[0].value.split("Verdicts that flipped", 1)[1]
+    assert "75% → 25%" in entry.content[0].value
+
+
 CSP_WATCH = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -552,19 +594,18 @@ async def test_headless_chromium_sees_both_cards_and_the_scorecard(site, delta):
 
 
 async def test_home_leads_with_the_latest_comparisons_panel_and_community_side_by_side(site):
-    async def listed() -> bool:
-        data = (await site.get("/index.json")).json()
-        return any(c["path"] == "/compare/alpha-vs-beta/" for c in data["comparisons"])
-
-    await eventually(listed, within=20, interval=0.2)
     data = (await site.get("/index.json")).json()
     assert data["progress"]["tools"] >= 2
-    pair = next(c for c in data["comparisons"] if c["path"] == "/compare/alpha-vs-beta/")
-    assert (pair["a"]["panel"]["ship_pct"], pair["a"]["community"]["ship_pct"]) == (75.0, 80.0)
+    assert data["comparisons"], data
+    newest = data["comparisons"][0]
+    page = (await site.get(f"{newest['path']}index.json")).json()
+    for side in ("a", "b"):  # the home page shows what the comparison page shows
+        assert newest[side]["panel"] == page[side]["panel"]
+        assert newest[side]["community"] == page[side]["community"]
     html = (await site.get("/")).text
     assert html.index("Latest comparisons") < html.index("Latest verdicts") < html.index("Categories")
-    row = html[html.index('href="/compare/alpha-vs-beta/"') :].split("</tr>", 1)[0]
-    assert "Alpha vs Beta" in row
-    assert "Alpha 75%" in row
-    assert "Beta 25%" in row
-    assert "Alpha 80%" in row
+    row = html[html.index(f'href="{newest["path"]}"') :].split("</tr>", 1)[0]
+    a, b = newest["a"], newest["b"]
+    assert f"{a['tool']['name']} vs {b['tool']['name']}" in row
+    shown = [f"{s['tool']['name']} {s['panel']['ship_pct']:.0f}%" for s in (a, b)]
+    assert " · ".join(shown) in row  # panel ship, side by side; community ship in the next cell

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from verdicts.platform.db import Conn
 from verdicts.render import store
 from verdicts.render.domain import (
+    ToolView,
     badge_label,
     by_panel_ship,
     comparison_data,
@@ -183,7 +184,7 @@ class Site:
                 pairs.append((left, right))
         complete, total = await store.panel_progress(conn)
         cats = await store.categories(conn)
-        weeks = issue_weeks(await store.announcement_times(conn))
+        weeks = issue_weeks(await store.issue_times(conn))
         data = {
             "progress": {"panels_complete": complete, "tools": total},
             "comparisons": [
@@ -206,14 +207,19 @@ class Site:
             weeks=weeks,
         )
 
-    async def issue(self, conn: Conn, week: str) -> list[Output]:
+    @staticmethod
+    async def _week(conn: Conn, week: str) -> tuple[list[ToolView], list[dict[str, Any]]]:
+        """A week's announced tools and its flipped verdicts (each with its tool's name)."""
         announced, flips = await store.week_of(conn, *week_bounds(week))
         views = [v for s in announced if (v := await store.tool_view(conn, s))]
         names = {
             s: (v.tool.name if (v := await store.tool_view(conn, s)) else s)
             for s in {f["slug"] for f in flips}
         }
-        flipped = [f | {"name": names[f["slug"]]} for f in flips]
+        return views, [f | {"name": names[f["slug"]]} for f in flips]
+
+    async def issue(self, conn: Conn, week: str) -> list[Output]:
+        views, flipped = await self._week(conn, week)
         return self._html(
             "issue.html",
             f"weekly/{week}/",
@@ -226,11 +232,11 @@ class Site:
 
     async def feed(self, conn: Conn) -> list[Output]:
         entries: list[dict[str, Any]] = []
-        for week in issue_weeks(await store.announcement_times(conn))[:20]:
-            announced, flips = await store.week_of(conn, *week_bounds(week))
-            views = [v for s in announced if (v := await store.tool_view(conn, s))]
-            newest = max((v.announced_at for v in views), default=datetime.now(UTC))
-            entries.append({"week": week, "views": views, "flips": len(flips), "updated": newest})
+        for week in issue_weeks(await store.issue_times(conn))[:20]:
+            views, flipped = await self._week(conn, week)
+            moments = [*(v.announced_at for v in views), *(f["received_at"] for f in flipped)]
+            newest = max(moments, default=datetime.now(UTC))
+            entries.append({"week": week, "views": views, "flipped": flipped, "updated": newest})
         updated = max((e["updated"] for e in entries), default=datetime.now(UTC))
         atom = self.env.get_template("feed.atom").render(
             base_url=self.base_url, entries=entries, updated=updated

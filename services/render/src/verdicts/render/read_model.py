@@ -8,6 +8,7 @@ queues the pages it touches (and keeps the tool's nearest rival comparisons curr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,14 @@ from verdicts.contracts import (
 from verdicts.platform.db import Conn
 from verdicts.platform.idempotency import process_once
 from verdicts.render import store
-from verdicts.render.domain import canonical_pairs, comparison_page, pages_touched, rivals, rivals_may_change
+from verdicts.render.domain import (
+    canonical_pairs,
+    comparison_page,
+    iso_week,
+    pages_touched,
+    rivals,
+    rivals_may_change,
+)
 
 ToolFact = ReviewCompleted | PanelVerdictUpdated | TallyUpdated
 """An event about a known (or not yet known) tool."""
@@ -88,6 +96,8 @@ async def about_tool(conn: Conn, event: ToolFact, rivals_limit: int) -> None:
     await apply(conn, event)
     if rivals_may_change(event.SUBJECT):
         await refresh_rivals(conn, slug, rivals_limit)
+        # A new verdict may have flipped: this week's issue (and the feed) lists flips.
+        await store.mark_dirty(conn, [f"issue:{iso_week(datetime.now(UTC))}", "feed"])
     await queue_pages_of(conn, slug)
 
 
