@@ -25,7 +25,7 @@ from verdicts.contracts.subjects import ALL_STREAMS
 
 pytestmark = pytest.mark.unit
 
-EVENT_SUBJECT = re.compile(r"^[a-z]+\.[a-z]+\.[a-z]+$")
+EVENT_SUBJECT = re.compile(r"^[a-z]+\.[a-z_]+\.[a-z]+$")  # <domain>.<entity>.<past-tense verb>
 EVENT_TYPE = re.compile(r"^verdicts\.[a-z_]+\.[a-z_]+\.v\d+$")
 
 

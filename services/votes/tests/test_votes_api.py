@@ -227,7 +227,7 @@ async def test_head_to_head_votes_rank_a_category(client):
         response = await client.post(
             f"/v1/comparisons/{a}-vs-{b}/votes", json={"winner": winner, "voter_token": token}
         )
-        assert response.status_code == 201, response.text
+        assert response.status_code == 202, response.text
 
     async def ranked() -> list:
         body = (await client.get("/v1/rankings/Developer Tools")).json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
@@ -145,6 +146,42 @@ class TallyUpdated(Event):
     provisional: bool = True
 
 
+class HeadToHeadCast(Event):
+    """A "Which would you ship with?" ballot: ``a`` and ``b`` in slug order (a < b), the winner
+    named on that order; the latest ballot of a voter on a pair replaces the earlier ones."""
+
+    SUBJECT: ClassVar[str] = subjects.VOTES_HEAD_TO_HEAD_CAST
+    TYPE: ClassVar[str] = "verdicts.votes.head_to_head_cast.v1"
+    type: Literal["verdicts.votes.head_to_head_cast.v1"]
+    a: str
+    b: str
+    winner: Literal["a", "b", "tie"]
+    voter_id: str
+    nonce: str
+
+
+class RankedItem(Contract):
+    slug: str
+    score: float = Field(description="Bradley-Terry strength on the Elo scale (mean 1000)")
+    low: float = Field(description="Bootstrap 95% interval, low end (same scale)")
+    high: float = Field(description="Bootstrap 95% interval, high end (same scale)")
+    rank: int = Field(ge=1, description="1 is best")
+    comparisons: int = Field(ge=0, description="Head-to-head ballots the tool was in")
+
+
+class RankingUpdated(Event):
+    """A category's Bradley-Terry ranking changed (published only when it did)."""
+
+    SUBJECT: ClassVar[str] = subjects.VOTES_RANKING_UPDATED
+    TYPE: ClassVar[str] = "verdicts.votes.ranking_updated.v1"
+    type: Literal["verdicts.votes.ranking_updated.v1"]
+    category: str
+    computed_at: datetime
+    comparisons: int = Field(ge=0, description="Head-to-head ballots between tools of the category")
+    provisional: bool = Field(description="Fewer comparisons than votes' minimum for a firm ranking")
+    items: tuple[RankedItem, ...] = ()
+
+
 class PagePublished(Event):
     SUBJECT: ClassVar[str] = subjects.RENDER_PAGE_PUBLISHED
     TYPE: ClassVar[str] = "verdicts.render.page_published.v1"
@@ -176,6 +213,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PanelVerdictUpdated,
     BallotCast,
     TallyUpdated,
+    HeadToHeadCast,
+    RankingUpdated,
     PagePublished,
 )
 

@@ -23,6 +23,8 @@ PANEL_REVIEW_COMPLETED: Final = "panel.review.completed"
 PANEL_VERDICT_UPDATED: Final = "panel.verdict.updated"
 VOTES_BALLOT_CAST: Final = "votes.ballot.cast"
 VOTES_TALLY_UPDATED: Final = "votes.tally.updated"
+VOTES_HEAD_TO_HEAD_CAST: Final = "votes.head_to_head.cast"
+VOTES_RANKING_UPDATED: Final = "votes.ranking.updated"
 RENDER_PAGE_PUBLISHED: Final = "render.page.published"
 
 INFERENCE_GENERATE: Final = "inference.generate"

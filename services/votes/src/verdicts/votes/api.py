@@ -21,7 +21,7 @@ from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect
 from pydantic import BaseModel, ConfigDict, Field
 
-from verdicts.contracts import BallotCast, Choice
+from verdicts.contracts import BallotCast, Choice, HeadToHeadCast
 from verdicts.platform.access.guards import PUBLIC, client_of, rate_limited
 from verdicts.platform.bus_errors import bus_problem
 from verdicts.platform.client_address import limit_key
@@ -84,8 +84,22 @@ class FormBallot(BaseModel):
 class HeadToHeadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    winner: Literal["a", "b", "tie"]
+    winner: Literal["a", "b", "tie"] = Field(description="a and b as named in the path")
     voter_token: str = Field(min_length=1, max_length=200)
+    nonce: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class FormHeadToHead(BaseModel):
+    """A comparison page's "Which would you ship with?" buttons (an HTML form): the voter in the
+    cookie, its CSRF token in ``csrf`` (filled by the page's script; see ``/v1/votes/form``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    a: str = Field(pattern=SLUG)
+    b: str = Field(pattern=SLUG)
+    winner: Literal["a", "b", "tie"]
+    return_to: str = Field(default="/", pattern=r"^(/|/[A-Za-z0-9_.-][A-Za-z0-9/_.-]*)$", max_length=300)
+    csrf: str = Field(default="", max_length=100, description="The CSRF token of the voter in the cookie")
 
 
 class AltchaChallenge(BaseModel):
@@ -147,7 +161,8 @@ class ToolVotes(BaseModel):
 
 
 class HeadToHeadAnswer(BaseModel):
-    status: Literal["recorded"]
+    status: Literal["accepted", "duplicate"]
+    ballot_id: str
     a: str
     b: str
     winner: Literal["a", "b", "tie"]
@@ -158,6 +173,7 @@ class Ranking(BaseModel):
     method: Literal["bradley-terry"] = "bradley-terry"
     computed_at: str | None
     comparisons: int
+    provisional: bool = Field(description="Fewer comparisons than VERDICTS_VOTES_RANKING_MIN_COMPARISONS")
     items: list[dict[str, Any]]
 
 
@@ -267,6 +283,65 @@ class Votes:
         status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"
         return BallotAnswer(status=status, ballot_id=msg_id, tool=tool, choice=choice)
 
+    async def accept_head_to_head(
+        self, runtime: Runtime, voter: str, a: str, b: str, winner: str, nonce: str | None
+    ) -> HeadToHeadAnswer:
+        """A head-to-head ballot onto JetStream (``a``/``b`` as the voter saw them); a replay
+        answers "duplicate"."""
+        if a == b:
+            raise problem(422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="b")
+        for slug in (a, b):
+            if not await self.known(runtime.pool, slug):
+                raise unknown_tool(slug)
+        self.limit_voter(voter, None)
+        first, second, canonical = canonical_pair(a, b, winner)
+        msg_id = ballot_id(voter, f"{first}-vs-{second}", nonce or uuid.uuid4().hex)
+        event = HeadToHeadCast.create(
+            event_id=msg_id, a=first, b=second, winner=canonical, voter_id=voter, nonce=nonce or ""
+        )
+        try:
+            ack = await runtime.publish_acked(event)
+        except Exception as exc:  # VOTES full, NATS away or slow: the client retries with the same nonce
+            raise bus_problem(exc, "the ballot was not stored; retry with the same nonce") from None
+        status: Literal["accepted", "duplicate"] = "duplicate" if ack.duplicate else "accepted"
+        return HeadToHeadAnswer.model_validate(
+            {"status": status, "ballot_id": msg_id, "a": a, "b": b, "winner": winner}
+        )
+
+    async def form_voter(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: Runtime,
+        csrf: str,
+        tool: str | None,
+        *,
+        attested_without_token: bool = False,
+    ) -> str:
+        """The voter of a page's form POST: from this site only (``Origin`` / ``Sec-Fetch-Site``,
+        else 403), the voter in the cookie (else 401), its CSRF token in the form (else 403).
+
+        With ``attested_without_token`` an empty token is taken when the browser itself says the
+        POST comes from this origin (``Sec-Fetch-Site: same-origin``, a header no page can set): a
+        page read without JavaScript cannot carry its voter's token, and the browser's word is the
+        same guarantee against another site's form."""
+        headers = request.headers
+        fetch_site = headers.get("sec-fetch-site")
+        if not same_origin(headers.get("origin"), fetch_site, runtime.settings.site_url, headers.get("host")):
+            self.discards.add(None, None, "foreign origin", headers.get("origin", "")[:200])
+            raise problem(403, "foreign-origin", "Forbidden", "votes are taken only from this site's pages")
+        voter = await self.voter(runtime.pool, request.cookies.get(VOTER_COOKIE, ""), tool, field="cookie")
+        attested = attested_without_token and not csrf and (fetch_site or "").strip().lower() == "same-origin"
+        if not attested and not csrf_matches(self.csrf_key, voter, csrf):
+            self.discards.add(None, voter, "bad csrf token")
+            raise problem(
+                403,
+                "bad-csrf-token",
+                "Forbidden",
+                "the form's csrf token does not match the voter",
+                field="csrf",
+            )
+        return voter
+
 
 def unknown_tool(slug: str) -> Exception:
     return problem(404, "unknown-tool", "Unknown tool", f"no tool {slug!r} is known to votes", field="tool")
@@ -369,28 +444,30 @@ class BallotController(Controller):
         """A page's vote buttons: from this site only (``Origin`` / ``Sec-Fetch-Site``), the voter in
         the cookie, its CSRF token in the field ``csrf``; the answer redirects back."""
         votes.limit_address(request, data.tool)
-        headers = request.headers
-        if not same_origin(
-            headers.get("origin"),
-            headers.get("sec-fetch-site"),
-            runtime.settings.site_url,
-            headers.get("host"),
-        ):
-            votes.discards.add(None, None, "foreign origin", headers.get("origin", "")[:200])
-            raise problem(403, "foreign-origin", "Forbidden", "votes are taken only from this site's pages")
-        voter = await votes.voter(
-            runtime.pool, request.cookies.get(VOTER_COOKIE, ""), data.tool, field="cookie"
-        )
-        if not csrf_matches(votes.csrf_key, voter, data.csrf):
-            votes.discards.add(None, voter, "bad csrf token")
-            raise problem(
-                403,
-                "bad-csrf-token",
-                "Forbidden",
-                "the form's csrf token does not match the voter",
-                field="csrf",
-            )
+        voter = await votes.form_voter(request, runtime, data.csrf, data.tool)
         await votes.accept(runtime, voter, data.tool, data.choice, None)
+        return Redirect(data.return_to, status_code=303)
+
+    @post(
+        "/head-to-head/form",
+        guards=[PUBLIC],
+        request_max_body_size=BODY_LIMIT,
+        status_code=303,
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
+    )
+    async def head_to_head_from_form(
+        self,
+        request: Request[Any, Any, Any],
+        data: URLEncodedBody[FormHeadToHead],
+        votes: Injected[Votes],
+        runtime: RuntimeDep,
+    ) -> Redirect:
+        """A comparison page's "Which would you ship with?" buttons (winner a, b or tie): the rules
+        of ``/v1/votes/form``, except that a browser's own ``Sec-Fetch-Site: same-origin`` stands in
+        for an empty ``csrf`` (the page read without JavaScript); the answer redirects back."""
+        votes.limit_address(request)
+        voter = await votes.form_voter(request, runtime, data.csrf, None, attested_without_token=True)
+        await votes.accept_head_to_head(runtime, voter, data.a, data.b, data.winner, None)
         return Redirect(data.return_to, status_code=303)
 
 
@@ -425,8 +502,7 @@ class HeadToHeadController(Controller):
         "/comparisons/{pair:str}/votes",
         guards=[PUBLIC, json_body],
         request_max_body_size=BODY_LIMIT,
-        status_code=201,
-        responses=problem_responses(400, 401, 404, 413, 415, 422, 429),
+        responses=problem_responses(400, 401, 404, 413, 415, 422, 429, 503),
     )
     async def head_to_head(
         self,
@@ -434,9 +510,10 @@ class HeadToHeadController(Controller):
         pair: FromPath[str],
         data: JSONBody[HeadToHeadRequest],
         votes: Injected[Votes],
-        pool: PoolDep,
-    ) -> HeadToHeadAnswer:
-        """A head-to-head vote on "A-vs-B": winner a, b or tie (one per voter per pair, changeable)."""
+        runtime: RuntimeDep,
+    ) -> Response[HeadToHeadAnswer]:
+        """A head-to-head vote on "A-vs-B": winner a, b or tie (one per voter per pair, the latest
+        counts). 202 once on JetStream; a replayed request (same nonce) answers 200 "duplicate"."""
         votes.limit_address(request)
         slugs = split_pair(pair)
         if slugs is None:
@@ -448,15 +525,9 @@ class HeadToHeadController(Controller):
             raise problem(
                 422, "same-tool", "Same tool", "a tool cannot be compared with itself", field="pair"
             )
-        voter = await votes.voter(pool, data.voter_token, None)
-        for slug in (a, b):
-            if not await votes.known(pool, slug):
-                raise unknown_tool(slug)
-        votes.limit_voter(voter, None)
-        first, second, winner = canonical_pair(a, b, data.winner)
-        async with pool.acquire() as conn:
-            await store.record_head_to_head(conn, first, second, voter, winner)
-        return HeadToHeadAnswer(status="recorded", a=a, b=b, winner=data.winner)
+        voter = await votes.voter(runtime.pool, data.voter_token, None)
+        answer = await votes.accept_head_to_head(runtime, voter, a, b, data.winner, data.nonce)
+        return Response(answer, status_code=200 if answer.status == "duplicate" else 202)
 
     @get("/rankings/{category:str}", guards=[PUBLIC], responses=problem_responses(404))
     async def rankings(self, category: FromPath[str], pool: PoolDep) -> Ranking:
@@ -464,11 +535,12 @@ class HeadToHeadController(Controller):
         found = await store.ranking(pool, category)
         if found is None:
             raise problem(404, "unknown-category", "Unknown category", f"no known tool is in {category!r}")
-        computed_at, comparisons, items = found
+        computed_at, comparisons, provisional, items = found
         return Ranking(
             category=category,
             computed_at=computed_at.isoformat() if computed_at else None,
             comparisons=comparisons,
+            provisional=provisional,
             items=items,
         )
 

@@ -46,7 +46,15 @@ class VotesSettings(BaseSettings):
     tally_interval_s: float = Field(
         default=1.0, gt=0, description="At most one tally event per tool per this"
     )
-    ranking_interval_s: float = Field(default=60.0, gt=0, description="How often rankings are refitted")
+    ranking_interval_s: float = Field(
+        default=60.0, gt=0, description="Rankings are refitted at least this often"
+    )
+    ranking_spacing_s: float = Field(
+        default=1.0, ge=0, description="After head-to-head ballots, at most one refit per this"
+    )
+    ranking_min_comparisons: int = Field(
+        default=30, ge=1, description="A category's ranking is provisional below this many comparisons"
+    )
     bootstrap_rounds: int = Field(default=200, ge=10)
     discard_buffer: int = Field(default=50_000, ge=100, description="Discard records held between flushes")
 

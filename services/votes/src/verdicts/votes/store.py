@@ -1,4 +1,5 @@
-"""votes' SQL: known tools, ballots applied exactly once in batches, tallies, discards, head-to-head."""
+"""votes' SQL: known tools, ballots and head-to-head ballots applied exactly once in batches, tallies,
+discards, rankings."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from verdicts.contracts import Interval, TallyUpdated, Tool
+from verdicts.contracts import Interval, RankedItem, RankingUpdated, TallyUpdated, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.outbox import enqueue
 from verdicts.platform.telemetry import span_from
@@ -185,16 +186,42 @@ async def tool_votes(pool: asyncpg.Pool, slug: str) -> tuple[Tally, dict[str, in
     return tally, {r["reason"]: r["count"] for r in discards}
 
 
-async def record_head_to_head(conn: Conn, a: str, b: str, voter: str, winner: str) -> None:
-    """One head-to-head vote per voter per pair (changeable); ``a``/``b`` in canonical order."""
-    await conn.execute(
-        f"INSERT INTO {SCHEMA}.head_to_head (a, b, voter, winner) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (a, b, voter) DO UPDATE SET winner = excluded.winner, cast_at = now()",
-        a,
-        b,
-        voter,
-        winner,
+@dataclass(frozen=True, slots=True)
+class HeadToHead:
+    seq: int  # the JetStream stream sequence: orders a voter's ballots on a pair
+    a: str  # canonical order: a < b
+    b: str
+    voter: str
+    winner: str
+
+
+async def apply_head_to_head(conn: Conn, ballots: Sequence[HeadToHead]) -> int:
+    """Write a batch in one statement: one ballot per voter per pair, the latest by stream sequence
+    (a redelivered or older ballot changes nothing). Returns how many ballots changed something."""
+    written = await conn.fetchval(
+        f"""
+        WITH incoming AS (
+            SELECT DISTINCT ON (a, b, voter) seq, a, b, voter, winner
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+                AS t(seq, a, b, voter, winner)
+            ORDER BY a, b, voter, seq DESC
+        ), written AS (
+            INSERT INTO {SCHEMA}.head_to_head AS h (a, b, voter, winner, seq)
+            SELECT a, b, voter, winner, seq FROM incoming
+            ON CONFLICT (a, b, voter) DO UPDATE
+                SET winner = excluded.winner, seq = excluded.seq, cast_at = now()
+                WHERE h.seq < excluded.seq
+            RETURNING 1
+        )
+        SELECT count(*) FROM written
+        """,
+        [h.seq for h in ballots],
+        [h.a for h in ballots],
+        [h.b for h in ballots],
+        [h.voter for h in ballots],
+        [h.winner for h in ballots],
     )
+    return int(written)
 
 
 async def comparisons_by_category(pool: asyncpg.Pool) -> dict[str, list[Comparison]]:
@@ -210,8 +237,8 @@ async def comparisons_by_category(pool: asyncpg.Pool) -> dict[str, list[Comparis
     return by_category
 
 
-async def save_ranking(pool: asyncpg.Pool, category: str, comparisons: int, items: list[RankedTool]) -> None:
-    body = [
+def ranking_items(items: Sequence[RankedTool]) -> list[dict[str, Any]]:
+    return [
         {
             "rank": i.rank,
             "slug": i.slug,
@@ -221,21 +248,51 @@ async def save_ranking(pool: asyncpg.Pool, category: str, comparisons: int, item
         }
         for i in items
     ]
-    await pool.execute(
-        f"INSERT INTO {SCHEMA}.rankings (category, computed_at, comparisons, items) "
-        "VALUES ($1, now(), $2, $3::jsonb) ON CONFLICT (category) DO UPDATE "
-        "SET computed_at = excluded.computed_at, comparisons = excluded.comparisons, items = excluded.items",
+
+
+async def save_ranking(
+    conn: Conn, category: str, comparisons: int, items: Sequence[RankedTool], provisional: bool
+) -> bool:
+    """Keep the category's ranking; when it changed (or is new), a `votes.ranking.updated` goes
+    into the outbox in the same transaction. Returns whether it changed."""
+    body = ranking_items(items)
+    changed = await conn.fetchrow(
+        f"INSERT INTO {SCHEMA}.rankings AS r (category, computed_at, comparisons, items, provisional) "
+        "VALUES ($1, now(), $2, $3::jsonb, $4) ON CONFLICT (category) DO UPDATE "
+        "SET computed_at = excluded.computed_at, comparisons = excluded.comparisons, "
+        "items = excluded.items, provisional = excluded.provisional "
+        "WHERE (r.comparisons, r.items, r.provisional) IS DISTINCT FROM "
+        "(excluded.comparisons, excluded.items, excluded.provisional) "
+        "RETURNING r.computed_at",
         category,
         comparisons,
         json.dumps(body),
+        provisional,
     )
+    if changed is None:
+        return False
+    event = RankingUpdated.create(
+        category=category,
+        computed_at=changed["computed_at"],
+        comparisons=comparisons,
+        provisional=provisional,
+        items=[
+            RankedItem(
+                slug=i.slug, score=i.score, low=i.low, high=i.high, rank=i.rank, comparisons=i.comparisons
+            )
+            for i in items
+        ],
+    )
+    await enqueue(conn, SCHEMA, event)
+    return True
 
 
-async def ranking(pool: asyncpg.Pool, category: str) -> tuple[datetime | None, int, list[Any]] | None:
-    """The latest ranking of a category (``None`` for a category no known tool is in)."""
+async def ranking(pool: asyncpg.Pool, category: str) -> tuple[datetime | None, int, bool, list[Any]] | None:
+    """The latest ranking of a category: when, over how many comparisons, whether provisional, the
+    tools (``None`` for a category no known tool is in)."""
     row = await pool.fetchrow(f"SELECT * FROM {SCHEMA}.rankings WHERE category = $1", category)
     if row is not None:
-        return row["computed_at"], row["comparisons"], json.loads(row["items"])
+        return row["computed_at"], row["comparisons"], row["provisional"], json.loads(row["items"])
     if await pool.fetchval(f"SELECT 1 FROM {SCHEMA}.tools WHERE category = $1 LIMIT 1", category) is None:
         return None
-    return None, 0, []
+    return None, 0, True, []
