@@ -12,6 +12,8 @@ from verdicts.contracts import (
     Interval,
     PanelVerdictUpdated,
     Pricing,
+    RankedItem,
+    RankingUpdated,
     ReviewCompleted,
     TallyUpdated,
     Tool,
@@ -34,6 +36,9 @@ class RecordedReadModel:
         self.applied.append(event)
 
     async def apply_fact(self, event: ReviewCompleted | PanelVerdictUpdated | TallyUpdated) -> None:
+        self.applied.append(event)
+
+    async def apply_ranking(self, event: RankingUpdated) -> None:
         self.applied.append(event)
 
 
@@ -108,6 +113,19 @@ async def test_a_review_from_before_persona_names_is_still_applied(bus):
     body = old.model_dump(mode="json", exclude={"persona_name", "persona_order"})
     await broker.publish(body, ReviewCompleted.SUBJECT)
     assert recorded.applied == [old]
+
+
+async def test_a_ranking_reaches_the_read_model(bus):
+    broker, recorded = bus
+    item = RankedItem(slug="alpha", score=1010.5, low=990.0, high=1030.0, rank=1, comparisons=3)
+    ranking = RankingUpdated.create(
+        category="Developer Tools", computed_at=TOOL_TIME, comparisons=3, provisional=True, items=[item]
+    )
+    await publish(broker, ranking)
+    assert recorded.applied == [ranking]
+
+
+TOOL_TIME = "2026-01-05T10:00:00+00:00"
 
 
 async def test_a_message_that_is_not_the_event_is_not_applied(bus):

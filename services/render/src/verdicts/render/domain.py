@@ -510,3 +510,93 @@ def tool_ld(view: ToolView, base_url: str) -> dict[str, Any]:
 
 def comparison_ld(views: list[ToolView], base_url: str) -> dict[str, Any]:
     return {"@context": "https://schema.org", "@graph": [tool_ld(v, base_url) for v in views]}
+
+
+# --- head-to-head rankings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RankedView:
+    slug: str
+    name: str
+    score: float
+    low: float
+    high: float
+    rank: int
+    comparisons: int
+
+
+@dataclass(frozen=True, slots=True)
+class RankingView:
+    """A category's Bradley-Terry ranking as votes last published it (tools render knows only)."""
+
+    category: str
+    computed_at: datetime
+    comparisons: int
+    provisional: bool
+    items: tuple[RankedView, ...]
+
+    def standing(self, slug: str) -> RankedView | None:
+        return next((i for i in self.items if i.slug == slug), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartMark:
+    """One tool's row of the ranking chart: its score (a dot) and interval (a bar), in pixels."""
+
+    item: RankedView
+    y: float
+    x_score: float
+    x_low: float
+    x_high: float
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    left: int  # where the plot starts (labels to its left)
+    right: int  # where it ends
+    axis_y: float
+    ticks: tuple[tuple[float, int], ...]  # (x, score) gridlines
+    marks: tuple[ChartMark, ...]
+
+
+CHART_WIDTH = 640
+CHART_LABEL_WIDTH = 180
+CHART_ROW = 28
+CHART_TOP = 12
+CHART_AXIS = 26
+
+
+def ranking_chart(items: Sequence[RankedView]) -> Chart:
+    """Geometry of the ranking chart: one row per tool, best first, on a shared score axis that
+    spans every interval (with a margin) and has a gridline every 50 or 100 points."""
+    left, right = CHART_LABEL_WIDTH, CHART_WIDTH - 16
+    lows = [i.low for i in items] or [1000.0]
+    highs = [i.high for i in items] or [1000.0]
+    step = 50 if max(highs) - min(lows) <= 300 else 100
+    lo = (min(lows) // step) * step
+    hi = -((-max(highs)) // step) * step
+    if hi - lo < step:
+        lo, hi = lo - step, hi + step
+
+    def x(score: float) -> float:
+        return round(left + (score - lo) / (hi - lo) * (right - left), 1)
+
+    marks = tuple(
+        ChartMark(item, CHART_TOP + n * CHART_ROW + CHART_ROW / 2, x(item.score), x(item.low), x(item.high))
+        for n, item in enumerate(items)
+    )
+    axis_y = CHART_TOP + len(items) * CHART_ROW + 4
+    ticks = tuple((x(s), int(s)) for s in range(int(lo), int(hi) + 1, step))
+    return Chart(CHART_WIDTH, int(axis_y + CHART_AXIS), left, right, axis_y, ticks, marks)
+
+
+def standing_text(ranking: RankingView | None, slug: str, category: str) -> str:
+    """Where a tool stands in its category: "#2 of 5 in Code Editors", or that it is not ranked."""
+    mine = ranking.standing(slug) if ranking else None
+    if ranking is None or mine is None:
+        return f"not ranked yet in {category}"
+    text = f"#{mine.rank} of {len(ranking.items)} in {category}"
+    return text + " (provisional)" if ranking.provisional else text

@@ -12,7 +12,14 @@ from typing import Annotated, Any, Protocol
 from faststream import Context, Depends
 from faststream.nats import NatsBroker, NatsRouter
 
-from verdicts.contracts import PanelVerdictUpdated, ReviewCompleted, TallyUpdated, ToolAnnounced, ToolUpdated
+from verdicts.contracts import (
+    PanelVerdictUpdated,
+    RankingUpdated,
+    ReviewCompleted,
+    TallyUpdated,
+    ToolAnnounced,
+    ToolUpdated,
+)
 from verdicts.contracts.subjects import INGEST_STREAM, PANEL_STREAM, VOTES_STREAM
 from verdicts.platform.broker import durable_subscriber
 from verdicts.platform.settings import PlatformSettings
@@ -28,6 +35,10 @@ class ReadModelWriter(Protocol):
 
     async def apply_fact(self, event: ReviewCompleted | PanelVerdictUpdated | TallyUpdated) -> None:
         """Apply a fact about a tool (held until the tool is known), queue the pages it touches."""
+        ...
+
+    async def apply_ranking(self, event: RankingUpdated) -> None:
+        """Keep a category's ranking (the newest computed wins), queue the pages that show it."""
         ...
 
 
@@ -62,3 +73,7 @@ def register(router: NatsRouter | NatsBroker, platform: PlatformSettings) -> Non
     @subscriber(TallyUpdated.SUBJECT, VOTES_STREAM, "render-tallies")
     async def render_tally(event: TallyUpdated, read_model: ReadModels) -> None:
         await read_model.apply_fact(event)
+
+    @subscriber(RankingUpdated.SUBJECT, VOTES_STREAM, "render-rankings")
+    async def render_ranking(event: RankingUpdated, read_model: ReadModels) -> None:
+        await read_model.apply_ranking(event)

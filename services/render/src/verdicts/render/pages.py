@@ -28,8 +28,10 @@ from verdicts.render.domain import (
     personas_of,
     plain,
     pricing_read,
+    ranking_chart,
     reviewer_split,
     slugify,
+    standing_text,
     tool_data,
     tool_ld,
     week_bounds,
@@ -115,11 +117,13 @@ class Site:
         if left is None or right is None:
             return []
         views = [left, right]
+        rankings = {c: await store.ranking(conn, c) for c in {v.tool.category for v in views}}
+        standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
         return self._html(
             "compare.html",
             comparison_path(a, b),
             "comparison",
-            comparison_data(left, right, self.gap_flag_points, self.base_url),
+            comparison_data(left, right, self.gap_flag_points, self.base_url) | {"standings": standings},
             a=left,
             b=right,
             views=views,
@@ -127,6 +131,7 @@ class Site:
             splits={v.slug: reviewer_split(v) for v in views},
             gaps={v.slug: gap(v, self.gap_flag_points) for v in views},
             pricing=pricing_read(left.tool, right.tool),
+            standings=standings,
             jsonld=json_ld(comparison_ld(views, self.base_url)),
         )
 
@@ -164,13 +169,16 @@ class Site:
         if not views:
             return []
         views = by_panel_ship(views)
+        ranking = await store.ranking(conn, category)
         return self._html(
             "category.html",
             f"categories/{slugify(category)}/",
             "category",
-            {"category": category, "tools": [tool_data(v) for v in views]},
+            {"category": category, "tools": [tool_data(v) for v in views], "ranking": plain(ranking)},
             category=category,
             views=views,
+            ranking=ranking,
+            chart=ranking_chart(ranking.items) if ranking and ranking.items else None,
         )
 
     async def home(self, conn: Conn) -> list[Output]:

@@ -1,6 +1,7 @@
 """Applying events to render's read model: one transaction per event, each event once.
 
-A tool's record, reviews, panel verdicts and tallies are kept as render's own copy; an event
+A tool's record, reviews, panel verdicts, tallies and its category's ranking are kept as render's
+own copy; an event
 about a tool render has not heard of yet is held, and applied when the tool arrives. Each change
 queues the pages it touches (and keeps the tool's nearest rival comparisons current).
 """
@@ -15,6 +16,7 @@ import asyncpg
 
 from verdicts.contracts import (
     PanelVerdictUpdated,
+    RankingUpdated,
     ReviewCompleted,
     TallyUpdated,
     Tool,
@@ -48,6 +50,7 @@ CONSUMERS = {
     ReviewCompleted.SUBJECT: "render-reviews",
     PanelVerdictUpdated.SUBJECT: "render-verdicts",
     TallyUpdated.SUBJECT: "render-tallies",
+    RankingUpdated.SUBJECT: "render-rankings",
 }
 """The processed-events consumer per subject (a redelivered event changes nothing twice)."""
 
@@ -101,6 +104,16 @@ async def about_tool(conn: Conn, event: ToolFact, rivals_limit: int) -> None:
     await queue_pages_of(conn, slug)
 
 
+async def ranking_arrived(conn: Conn, event: RankingUpdated) -> None:
+    """Keep the category's ranking; queue its page and the comparisons that show its tools' standing."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"render:ranking:{event.category}")
+    if await store.apply_ranking(conn, event):
+        pairs = await store.pairs_in(conn, event.category)
+        await store.mark_dirty(
+            conn, [f"category:{event.category}", *(comparison_page(a, b) for a, b in pairs)]
+        )
+
+
 class ReadModel:
     """render's read model in PostgreSQL: what the bus handlers write events into."""
 
@@ -119,3 +132,9 @@ class ReadModel:
         async with process_once(self.pool, store.SCHEMA, CONSUMERS[event.SUBJECT], event.event_id) as conn:
             if conn is not None:
                 await about_tool(conn, event, self.rivals_limit)
+
+    async def apply_ranking(self, event: RankingUpdated) -> None:
+        """A category's head-to-head ranking from votes."""
+        async with process_once(self.pool, store.SCHEMA, CONSUMERS[event.SUBJECT], event.event_id) as conn:
+            if conn is not None:
+                await ranking_arrived(conn, event)

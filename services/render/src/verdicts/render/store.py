@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from verdicts.contracts import PanelVerdictUpdated, ReviewCompleted, TallyUpdated, Tool
+from verdicts.contracts import PanelVerdictUpdated, RankingUpdated, ReviewCompleted, TallyUpdated, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.telemetry import current_traceparent
-from verdicts.render.domain import Community, Panel, ToolView, review_view
+from verdicts.render.domain import Community, Panel, RankedView, RankingView, ToolView, review_view
 
 SCHEMA = "render"
 
@@ -379,3 +379,66 @@ async def review_texts(conn: Conn, slug: str) -> list[str | None]:
 async def tool_record(conn: Conn, slug: str) -> Tool | None:
     record = await conn.fetchval(f"SELECT record FROM {SCHEMA}.tools WHERE slug = $1", slug)
     return Tool.model_validate_json(record) if record is not None else None
+
+
+async def apply_ranking(conn: Conn, event: RankingUpdated) -> bool:
+    """Rankings can overtake each other on the bus: the newest computed wins; ``False`` for an
+    older one arriving late."""
+    items = [i.model_dump(mode="json") for i in event.items]
+    applied = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.rankings AS r (category, computed_at, comparisons, provisional, items) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (category) DO UPDATE SET "
+        "computed_at = excluded.computed_at, comparisons = excluded.comparisons, "
+        "provisional = excluded.provisional, items = excluded.items "
+        "WHERE r.computed_at <= excluded.computed_at RETURNING 1",
+        event.category,
+        event.computed_at,
+        event.comparisons,
+        event.provisional,
+        json.dumps(items),
+    )
+    return applied is not None
+
+
+async def ranking(conn: Conn, category: str) -> RankingView | None:
+    """The category's ranking, its tools named (a tool render does not know is left out)."""
+    row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.rankings WHERE category = $1", category)
+    if row is None:
+        return None
+    items = json.loads(row["items"])
+    names = {
+        r["slug"]: r["name"]
+        for r in await conn.fetch(
+            f"SELECT slug, record->>'name' AS name FROM {SCHEMA}.tools WHERE slug = ANY($1::text[])",
+            [i["slug"] for i in items],
+        )
+    }
+    return RankingView(
+        category=row["category"],
+        computed_at=row["computed_at"],
+        comparisons=row["comparisons"],
+        provisional=row["provisional"],
+        items=tuple(
+            RankedView(
+                slug=i["slug"],
+                name=names[i["slug"]],
+                score=i["score"],
+                low=i["low"],
+                high=i["high"],
+                rank=i["rank"],
+                comparisons=i["comparisons"],
+            )
+            for i in items
+            if i["slug"] in names
+        ),
+    )
+
+
+async def pairs_in(conn: Conn, category: str) -> list[tuple[str, str]]:
+    """The comparisons kept current with a tool in the category (canonical order)."""
+    rows = await conn.fetch(
+        f"SELECT p.a, p.b FROM {SCHEMA}.pairs p WHERE EXISTS ("
+        f"SELECT 1 FROM {SCHEMA}.tools t WHERE t.slug IN (p.a, p.b) AND t.category = $1) ORDER BY p.a, p.b",
+        category,
+    )
+    return [(r["a"], r["b"]) for r in rows]
