@@ -184,17 +184,33 @@ class Monkey:
     started: float = field(default_factory=time.monotonic)
 
     async def run(
-        self, victims: Sequence[str], rounds: int = 1, keep_going: Callable[[], bool] | None = None
+        self,
+        victims: Sequence[str],
+        rounds: int = 1,
+        keep_going: Callable[[], bool] | None = None,
+        *,
+        overlap: bool = False,
     ) -> None:
-        """``rounds`` rounds of every victim once; with ``keep_going``, further rounds while it holds."""
+        """``rounds`` rounds of every victim once; with ``keep_going``, further rounds while it holds.
+        With ``overlap`` the next kill does not wait for the last restart (a part may die while
+        another is still down); a part is never killed again before it is back."""
+        pending: dict[str, asyncio.Task[None]] = {}
         done = 0
-        while done < rounds or (keep_going is not None and keep_going()):
-            for victim in self.rng.sample(list(victims), len(victims)):
-                if done >= rounds and keep_going is not None and not keep_going():
-                    return
-                await asyncio.sleep(self.rng.uniform(*self.pause_s))
-                await self.kill_and_restart(victim)
-            done += 1
+        try:
+            while done < rounds or (keep_going is not None and keep_going()):
+                for victim in self.rng.sample(list(victims), len(victims)):
+                    if done >= rounds and keep_going is not None and not keep_going():
+                        return
+                    await asyncio.sleep(self.rng.uniform(*self.pause_s))
+                    if victim in pending:
+                        await pending.pop(victim)
+                    if overlap:
+                        pending[victim] = asyncio.create_task(self.kill_and_restart(victim))
+                    else:
+                        await self.kill_and_restart(victim)
+                done += 1
+        finally:
+            await asyncio.gather(*pending.values())
 
     async def kill_and_restart(self, victim: str) -> None:
         at = time.monotonic() - self.started
