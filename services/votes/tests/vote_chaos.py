@@ -1,6 +1,8 @@
 """Votes under crashes: cast ballots over HTTP while nats-server, PostgreSQL and the votes service
 are each killed with SIGKILL and restarted at random moments; then compare what was counted with
-every ballot that got a 2xx. Used by the fault test (small) and the benchmark (100,000 votes)."""
+every ballot that got a 2xx. Ship/skip ballots and, when asked, head-to-head ballots ("Which would
+you ship with?", the latest per voter per pair counts). Used by the fault test (small) and the
+benchmark (100,000 votes)."""
 
 from __future__ import annotations
 
@@ -82,6 +84,9 @@ async def announce_tools(stack: Stack) -> None:
         await nc.close()
 
 
+PAIRS = tuple((a, b) for a in TOOLS for b in TOOLS if a < b)
+
+
 @dataclass
 class Outcome:
     expected: dict[str, Counter[str]]  # tool -> choice -> count, from the ballots that got a 2xx
@@ -91,27 +96,42 @@ class Outcome:
     latencies_ms: list[float]
     kills: list[str]
     seconds: float
+    expected_head_to_head: Counter[tuple[str, str, str]] | None = None  # (a, b, winner) -> voters
 
 
 async def cast_all(
-    stack: Stack, voters: int, ballots_per_voter: int, concurrency: int, rounds: int, seed: int = 7
+    stack: Stack,
+    voters: int,
+    ballots_per_voter: int,
+    concurrency: int,
+    rounds: int,
+    seed: int = 7,
+    head_to_head_per_voter: int = 0,
 ) -> Outcome:
+    """Each voter casts ``ballots_per_voter`` ship/skip ballots, then ``head_to_head_per_voter``
+    head-to-head ballots on random pairs (a pair drawn twice is a changed vote), while the monkey
+    kills."""
     rng = random.Random(seed)
     tokens = [issue_token(SECRET)[0] for _ in range(voters)]
     plans = [
         [(rng.choice(TOOLS), rng.choice(("ship", "skip"))) for _ in range(ballots_per_voter)]
         for _ in range(voters)
     ]
+    duels = [
+        [(rng.choice(PAIRS), rng.choice(("a", "b", "tie"))) for _ in range(head_to_head_per_voter)]
+        for _ in range(voters)
+    ]
     final: dict[tuple[int, str], str] = {}
+    final_duels: dict[tuple[int, tuple[str, str]], str] = {}
     latencies: list[float] = []
     counts = Counter[str]()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for v in range(voters):
         queue.put_nowait(v)
 
-    async def post(client: httpx.AsyncClient, body: dict[str, str]) -> int:
+    async def post(client: httpx.AsyncClient, body: dict[str, str], path: str = "/v1/votes") -> int:
         # retried with the same nonce until an answer: a retry is the same ballot
-        return (await send_until_answered(client, "/v1/votes", body, counts, latencies)).status_code
+        return (await send_until_answered(client, path, body, counts, latencies)).status_code
 
     async def worker() -> None:
         async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
@@ -122,6 +142,14 @@ async def cast_all(
                     status = await post(client, body)
                     if 200 <= status < 300:
                         final[(v, tool)] = choice
+                        counts["accepted"] += 1
+                    else:
+                        counts["refused"] += 1
+                for n, ((a, b), winner) in enumerate(duels[v]):
+                    body = {"winner": winner, "voter_token": tokens[v], "nonce": f"{v}-h{n}"}
+                    status = await post(client, body, f"/v1/comparisons/{a}-vs-{b}/votes")
+                    if 200 <= status < 300:
+                        final_duels[(v, (a, b))] = winner
                         counts["accepted"] += 1
                     else:
                         counts["refused"] += 1
@@ -140,6 +168,7 @@ async def cast_all(
     expected: dict[str, Counter[str]] = {t: Counter() for t in TOOLS}
     for (_, tool), choice in final.items():
         expected[tool][choice] += 1
+    expected_duels = Counter((a, b, winner) for (_, (a, b)), winner in final_duels.items())
     return Outcome(
         expected,
         counts["accepted"],
@@ -148,6 +177,7 @@ async def cast_all(
         latencies,
         [kill.what for kill in monkey.kills],
         time.perf_counter() - started,
+        expected_duels if head_to_head_per_voter else None,
     )
 
 
@@ -176,5 +206,30 @@ async def settled(stack: Stack, expected: dict[str, Counter[str]], within: float
         except (OSError, asyncpg.PostgresError):
             got = {}
         if got == want or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.5)
+
+
+async def head_to_head_counted(stack: Stack) -> Counter[tuple[str, str, str]]:
+    """The head-to-head ballots PostgreSQL keeps: (a, b, winner) -> how many voters."""
+    conn = await asyncpg.connect(stack.postgres.url())
+    try:
+        rows = await conn.fetch("SELECT a, b, winner, count(*) FROM votes.head_to_head GROUP BY a, b, winner")
+    finally:
+        await conn.close()
+    return Counter({(r["a"], r["b"], r["winner"]): r["count"] for r in rows})
+
+
+async def head_to_head_settled(
+    stack: Stack, expected: Counter[tuple[str, str, str]], within: float
+) -> Counter[tuple[str, str, str]]:
+    """The head-to-head ballots kept once the writer caught up (or the last reading at the deadline)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            got = await head_to_head_counted(stack)
+        except (OSError, asyncpg.PostgresError):
+            got = Counter()
+        if got == expected or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.5)
