@@ -70,6 +70,7 @@ async def stream_events(nats_url: str, stream: str, subject: str) -> list[nats.a
         await nc.close()
 
 
+@pytest.mark.timeout(660)  # waits up to 600 s for eight reviews on two shared cores
 async def test_seed_tools_get_eight_reviews_with_provenance_and_two_verdicts(api, db, settings):
     result = await api.post("/v1/tools/batch", json=SEED_TOOLS)
     assert result.json()["summary"]["accepted"] == 2
