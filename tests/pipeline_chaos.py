@@ -54,9 +54,7 @@ CHAOS_ENV = {
     # A killed consumer's unacknowledged messages come back within seconds, not half a minute.
     "VERDICTS_ACK_WAIT_S": "10",
     "VERDICTS_OUTBOX_MAX_BACKOFF_S": "2",
-    # A review job a killed review-panel held comes back after 2 x 15 + 30 s (not 6.5 minutes); a
-    # job that cannot get an answer in 8 tries is stored as failed (the panel partial, and says so).
-    "VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S": "15",
+    # A job that cannot get an answer in 8 tries is stored as failed (the panel partial, and says so).
     "VERDICTS_REVIEW_PANEL_RETRY_MAX_DELAY_S": "4",
     "VERDICTS_REVIEW_PANEL_JOB_MAX_DELIVER": "8",
     # SmolLM2's reviews run to 150-250 tokens: a shorter cap keeps a slow answer inside the deadline.
@@ -79,6 +77,9 @@ class Sizes:
     """Rounds of kills at least (each kills every part once, in a shuffled order); the monkey goes on
     while announcements and votes are still being sent."""
     poison: int = 2
+    review_timeout_s: float = 60
+    """How long a review waits for the model; a review job a killed review-panel held comes back
+    after twice this plus 30 s (VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S; 180 s by default)."""
     budget_s: float = 2400
     """Seconds from the start to the last reading of the checks (they are read until all pass)."""
     seed: int = 14
@@ -488,7 +489,10 @@ async def run(folder: Path, sizes: Sizes, say: Callable[[str], None] = lambda _:
     routes = folder / "routes.yaml"
     folder.mkdir(parents=True, exist_ok=True)
     routes.write_text(json.dumps([{"name": "local", "breaker_cooldown_s": 2}]))
-    env = CHAOS_ENV | {"VERDICTS_INFERENCE_ROUTES_FILE": str(routes)}
+    env = CHAOS_ENV | {
+        "VERDICTS_INFERENCE_ROUTES_FILE": str(routes),
+        "VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S": str(sizes.review_timeout_s),
+    }
     stack = ChaosStack(folder, services=SERVICES, model=True, env=env)
     begun = time.monotonic()
     try:

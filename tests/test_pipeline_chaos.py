@@ -21,6 +21,7 @@ SIZES = Sizes(
     votes_per_s=15,  # voting spans the round of kills (about 40 s)
     rounds=1,
     poison=1,
+    review_timeout_s=15,  # a job held by a killed review-panel comes back after 60 s
     budget_s=260,  # then the checks as they stand, before the timeout
     seed=int(os.environ.get("VERDICTS_TEST_CHAOS_SEED", "14")),
 )
