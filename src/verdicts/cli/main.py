@@ -1,4 +1,5 @@
-"""The `verdicts` command: up, run, status, announce, review, ask, keys, deadletters, outbox, docs."""
+"""The `verdicts` command: up, run, status, announce, review, ask, keys, deadletters, outbox, newsletter,
+docs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import click
 
 from verdicts.cli.database import db
 from verdicts.cli.deadletters import deadletters, outbox
+from verdicts.cli.newsletter import newsletter
 from verdicts.cli.registry import SERVICE_MODULES
 from verdicts.platform.embedded.process import EmbeddedError
 from verdicts.platform.settings import PlatformSettings, SettingsError, load_settings, platform_settings
@@ -101,7 +103,12 @@ def up() -> None:
                         f"  NATS          {stack.public_nats_url}\n"
                         f"  PostgreSQL    {stack.public_database_url}\n"
                         f"  Model server  {stack.model_url}\n"
-                        f"  Data          {settings.home.resolve()}\n"
+                        + (
+                            f"  Mail          {settings.home.resolve() / 'mail'}  (.eml)\n"
+                            if stack.smtp_env
+                            else ""
+                        )
+                        + f"  Data          {settings.home.resolve()}\n"
                         "Press Ctrl-C to stop.",
                         err=False,
                     )
@@ -285,6 +292,7 @@ def ask(
 main.add_command(deadletters)
 main.add_command(outbox)
 main.add_command(db)
+main.add_command(newsletter)
 
 
 @main.group()

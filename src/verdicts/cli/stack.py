@@ -27,6 +27,7 @@ from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres, strip_credentials
 from verdicts.platform.embedded.process import EmbeddedError, check_port_free
+from verdicts.platform.embedded.smtp import EmbeddedSmtp
 from verdicts.platform.settings import PlatformSettings
 
 STACK_FILE = "stack.json"
@@ -43,6 +44,8 @@ class EmbeddedSettings(BaseSettings):
     nats_port: int = Field(default=4222, ge=1, le=65535)
     pg_port: int = Field(default=54329, ge=1, le=65535)
     model_port: int = Field(default=8088, ge=1, le=65535)
+    # The local SMTP sink, started when VERDICTS_RENDER_SMTP_HOST is not set (mails kept in home/mail).
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
     # VERDICTS_DEMO=0: start with an empty catalogue instead of announcing data/tools.sample.json.
     demo: bool = True
 
@@ -63,6 +66,8 @@ class Stack:
     model_url: str = ""
     # The embedded nats-server's service users: VERDICTS_<SERVICE>_NATS_USER / _NATS_PASSWORD_FILE.
     nats_env: dict[str, str] = field(default_factory=dict)
+    # The local SMTP sink's address for render (VERDICTS_RENDER_SMTP_*), when one was started.
+    smtp_env: dict[str, str] = field(default_factory=dict)
     started: list[tuple[str, Stoppable]] = field(default_factory=list)
 
     @property
@@ -86,6 +91,7 @@ class Stack:
             },
             "VERDICTS_MODEL_URL": self.model_url,
             **self.nats_env,
+            **self.smtp_env,
         }
 
     def write_state(self, http_url: str) -> None:
@@ -182,6 +188,12 @@ def _embedded_database(stack: Stack, server: EmbeddedPostgres) -> str:
     return ""
 
 
+def _embedded_smtp(stack: Stack, server: EmbeddedSmtp) -> str:
+    """render mails through the sink; what it receives lands in ``home/mail/*.eml``."""
+    stack.smtp_env = server.environment()
+    return f"smtp://{server.host}:{server.port}"
+
+
 def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
     """Start what is not given by URL; on any failure stop what was started."""
     home = settings.home.resolve()
@@ -216,6 +228,16 @@ def start_stack(settings: PlatformSettings, ports: EmbeddedSettings) -> Stack:
             lambda: EmbeddedLlama(home / "llama", port=ports.model_port),
             lambda s: s.url,
         )
+        if not os.environ.get("VERDICTS_RENDER_SMTP_HOST"):
+            _given_or_started(
+                stack,
+                "",
+                "the SMTP sink",
+                ports.smtp_port,
+                "VERDICTS_SMTP_PORT",
+                lambda: EmbeddedSmtp(home / "mail", port=ports.smtp_port),
+                lambda s: _embedded_smtp(stack, s),
+            )
     except BaseException:
         stack.stop()
         raise

@@ -6,10 +6,17 @@ older name and still read), so feeds, JSON-LD and cookies agree on one address.
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from verdicts.platform.settings import SettingsError
+
+MIN_SECRET_CHARS = 32
 
 
 class RenderSettings(BaseSettings):
@@ -34,3 +41,68 @@ class RenderSettings(BaseSettings):
         ),
     )
     gap_flag_points: float = Field(default=25.0, gt=0, description="Panel vs community gap flagged from")
+
+    # The weekly issue by email (render owns the subscribers: it owns the issue they receive).
+    smtp_host: str = Field(
+        default="", description="SMTP server for the weekly mail (empty: no mail; `verdicts up` runs a sink)"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="STARTTLS on a plain port, TLS from the start (465), or none"
+    )
+    smtp_username: str = Field(default="", description="SMTP login (empty: none)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_password_file: Path | None = Field(default=None, description="SMTP password from a mounted file")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, description="One SMTP command waits at most this")
+    mail_from: str = Field(
+        default="", description='The mails\' From (default: "Weekly AI Tool Verdicts <weekly@SITE HOST>")'
+    )
+    mail_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs confirmation and unsubscribe links (default: a random one kept in VERDICTS_HOME)",
+    )
+    mail_secret_file: Path | None = Field(default=None, description="The link secret from a mounted file")
+    confirm_ttl_s: int = Field(default=172_800, ge=60, description="A confirmation link works this long")
+    confirm_every_s: int = Field(
+        default=3600, ge=0, description="At most one confirmation mail per address per this"
+    )
+    pending_ttl_s: int = Field(
+        default=604_800, ge=3600, description="Unconfirmed addresses are deleted after this"
+    )
+    subscribe_per_minute: float = Field(default=6.0, gt=0, description="Sign-ups a minute per client address")
+    subscribe_burst: int = Field(default=10, ge=1)
+    newsletter_weekday: int = Field(
+        default=1, ge=1, le=7, description="ISO weekday last week's issue is sent"
+    )
+    newsletter_hour: int = Field(default=9, ge=0, le=23, description="Hour (UTC) last week's issue is sent")
+    newsletter_check_s: float = Field(default=60.0, gt=0, description="How often the schedule looks")
+    newsletter_batch: int = Field(default=50, ge=1, le=1000, description="Mails per SMTP connection")
+    newsletter_attempts: int = Field(default=5, ge=1, le=50, description="Tries per mail on temporary errors")
+    newsletter_retry_s: float = Field(default=30.0, gt=0, description="First retry delay (doubles, capped)")
+    newsletter_retry_cap_s: float = Field(default=1800.0, gt=0)
+
+
+def secret_value(value: SecretStr | None, file: Path | None, variable: str) -> str | None:
+    """A secret given directly or as a mounted file (the file wins); ``None`` when neither."""
+    if file is not None:
+        try:
+            return file.read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{variable}_FILE cannot be read ({exc.strerror})") from None
+    return value.get_secret_value() if value is not None else None
+
+
+def mail_secret(settings: RenderSettings, home: Path) -> str:
+    """VERDICTS_RENDER_MAIL_SECRET(_FILE), or on the embedded stack a random one kept (0600) in ``home``."""
+    secret = secret_value(settings.mail_secret, settings.mail_secret_file, "VERDICTS_RENDER_MAIL_SECRET")
+    if secret is not None:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise SettingsError(f"VERDICTS_RENDER_MAIL_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        return secret
+    path = home / "render-mail-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
