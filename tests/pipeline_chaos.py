@@ -75,7 +75,8 @@ class Sizes:
     """Cast no faster than this (None: as fast as answered), so that voting spans the kills."""
     rounds: int = 2
     """Rounds of kills at least (each kills every part once, in a shuffled order); the monkey goes on
-    while announcements and votes are still being sent."""
+    while announcements and votes are still being sent, up to ``max_rounds``."""
+    max_rounds: int = 6
     poison: int = 2
     review_timeout_s: float = 60
     """How long a review waits for the model; a review job a killed review-panel held comes back
@@ -522,7 +523,14 @@ async def run(folder: Path, sizes: Sizes, say: Callable[[str], None] = lambda _:
 
         started = time.monotonic()
         await asyncio.gather(
-            monkey.run(stack.components, sizes.rounds, keep_going=lambda: sending, overlap=True), workload()
+            monkey.run(
+                stack.components,
+                sizes.rounds,
+                keep_going=lambda: sending,
+                overlap=True,
+                max_rounds=sizes.max_rounds,
+            ),
+            workload(),
         )
         workload_s = time.monotonic() - started
         say(f"workload done in {workload_s:.1f}s: {dict(work.counts)}; settling")

@@ -20,6 +20,7 @@ SIZES = Sizes(
     concurrency=8,
     votes_per_s=15,  # voting spans the round of kills (about 40 s)
     rounds=1,
+    max_rounds=2,
     poison=1,
     review_timeout_s=15,  # a job held by a killed review-panel comes back after 60 s
     budget_s=260,  # then the checks as they stand, before the timeout

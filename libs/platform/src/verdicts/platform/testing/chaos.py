@@ -190,14 +190,18 @@ class Monkey:
         keep_going: Callable[[], bool] | None = None,
         *,
         overlap: bool = False,
+        max_rounds: int | None = None,
     ) -> None:
-        """``rounds`` rounds of every victim once; with ``keep_going``, further rounds while it holds.
+        """``rounds`` rounds of every victim once; with ``keep_going``, further rounds while it holds
+        (up to ``max_rounds``).
         With ``overlap`` the next kill does not wait for the last restart (a part may die while
         another is still down); a part is never killed again before it is back."""
         pending: dict[str, asyncio.Task[None]] = {}
         done = 0
         try:
-            while done < rounds or (keep_going is not None and keep_going()):
+            while done < rounds or (
+                keep_going is not None and keep_going() and (max_rounds is None or done < max_rounds)
+            ):
                 for victim in self.rng.sample(list(victims), len(victims)):
                     if done >= rounds and keep_going is not None and not keep_going():
                         return
