@@ -54,9 +54,7 @@ CHAOS_ENV = {
     # A killed consumer's unacknowledged messages come back within seconds, not half a minute.
     "VERDICTS_ACK_WAIT_S": "10",
     "VERDICTS_OUTBOX_MAX_BACKOFF_S": "2",
-    # A job that cannot get an answer in 8 tries is stored as failed (the panel partial, and says so).
     "VERDICTS_REVIEW_PANEL_RETRY_MAX_DELAY_S": "4",
-    "VERDICTS_REVIEW_PANEL_JOB_MAX_DELIVER": "8",
     # SmolLM2's reviews run to 150-250 tokens: a shorter cap keeps a slow answer inside the deadline.
     "VERDICTS_REVIEW_PANEL_MAX_TOKENS": "320",
 }
@@ -81,6 +79,8 @@ class Sizes:
     review_timeout_s: float = 60
     """How long a review waits for the model; a review job a killed review-panel held comes back
     after twice this plus 30 s (VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S; 180 s by default)."""
+    review_attempts: int = 8
+    """Tries of a review job before it is stored as failed (the panel partial, and says so)."""
     budget_s: float = 2400
     """Seconds from the start to the last reading of the checks (they are read until all pass)."""
     seed: int = 14
@@ -493,6 +493,7 @@ async def run(folder: Path, sizes: Sizes, say: Callable[[str], None] = lambda _:
     env = CHAOS_ENV | {
         "VERDICTS_INFERENCE_ROUTES_FILE": str(routes),
         "VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S": str(sizes.review_timeout_s),
+        "VERDICTS_REVIEW_PANEL_JOB_MAX_DELIVER": str(sizes.review_attempts),
     }
     stack = ChaosStack(folder, services=SERVICES, model=True, env=env)
     begun = time.monotonic()
