@@ -33,11 +33,20 @@ def main() -> None:
     )
     parser.add_argument("--chaos-updates", type=int, default=5, help="tools updated in the chaos run")
     parser.add_argument("--chaos-seed", type=int, default=14, help="seed of the chaos monkey and workload")
+    parser.add_argument(
+        "--chaos-budget", type=float, default=2400, help="seconds before the chaos run's checks are final"
+    )
     args = parser.parse_args()
     chosen = set(args.only) or {"ingest", "inference", "panel", "render", "votes"}
     if "chaos" in chosen:
         result = asyncio.run(
-            chaos.chaos(args.chaos_tools, args.chaos_pipeline_votes, args.chaos_updates, args.chaos_seed)
+            chaos.chaos(
+                args.chaos_tools,
+                args.chaos_pipeline_votes,
+                args.chaos_updates,
+                args.chaos_seed,
+                args.chaos_budget,
+            )
         )
         print(chaos.report(result), flush=True)
     if "votes" in chosen:

@@ -22,10 +22,11 @@ def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-async def chaos(tools: int, votes: int, updates: int, seed: int) -> Report:
+async def chaos(tools: int, votes: int, updates: int, seed: int, budget_s: float) -> Report:
     folder = Path(tempfile.mkdtemp(prefix="verdicts-chaos-"))
+    sizes = Sizes(tools=tools, votes=votes, updates=updates, seed=seed, budget_s=budget_s)
     try:
-        return await run(folder, Sizes(tools=tools, votes=votes, updates=updates, seed=seed), say=say)
+        return await run(folder, sizes, say=say)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
