@@ -31,6 +31,7 @@ def stack_env(home: Path, ports: dict[str, int]) -> dict[str, str]:
         VERDICTS_NATS_PORT=str(ports["nats"]),
         VERDICTS_PG_PORT=str(ports["pg"]),
         VERDICTS_MODEL_PORT=str(ports["model"]),
+        VERDICTS_SMTP_PORT=str(ports["smtp"]),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -38,7 +39,17 @@ def stack_env(home: Path, ports: dict[str, int]) -> dict[str, str]:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {name: free_port() for name in ("http", "nats", "pg", "model")}
+    return {name: free_port() for name in ("http", "nats", "pg", "model", "smtp")}
+
+
+def eventually_file(folder: Path, pattern: str, within: float) -> Path:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob(pattern)) if folder.exists() else []
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern} in {folder} within {within}s")
 
 
 def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -117,6 +128,14 @@ def test_up_is_ready_reports_status_and_stops_cleanly(tmp_path, ports):
             assert secret.read_text().strip() not in log.read_text()
         # Every service started its consumers within its own NATS user's rights.
         assert "Violation" not in (home / "nats" / "nats-server.log").read_text()
+        # No SMTP server set: render mails through the local sink, which keeps each mail as a file.
+        signed_up = httpx.post(
+            f"http://127.0.0.1:{ports['http']}/v1/subscribers", json={"email": "dev@example.com"}
+        )
+        assert signed_up.status_code == 202, signed_up.text
+        mail = eventually_file(home / "mail", "*.eml", within=30)
+        assert b"Confirm your subscription" in mail.read_bytes()
+        assert f"Mail          {(home / 'mail').resolve()}" in log.read_text()
 
         status = subprocess.run(
             [VERDICTS, "status", "--json"], env=env, capture_output=True, text=True, check=True
