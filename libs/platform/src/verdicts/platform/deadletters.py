@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from verdicts.contracts import DeadLettered
 from verdicts.contracts.subjects import ALL_STREAMS, DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 from verdicts.platform.outbox import MSG_ID_HEADER
+from verdicts.platform.telemetry import current_trace_headers
 
 REPLAYED_FROM_HEADER = "Verdicts-Replayed-From"
 ALL_DEAD_LETTERS = f"{DEAD_LETTER_PREFIX}.>"
@@ -102,6 +103,7 @@ async def replay(js: JetStreamContext, dead_letter_id: int) -> DeadLetter:
     letter = await get(js, dead_letter_id)
     record = letter.record
     headers = {MSG_ID_HEADER: f"replay:{letter.id}", REPLAYED_FROM_HEADER: str(letter.id)}
+    headers.update(current_trace_headers())  # the replay's handling joins the trace that asked for it
     await js.publish(
         record.subject, record.payload.encode(), headers=headers, stream=_stream_of(record.subject)
     )
