@@ -53,9 +53,11 @@ async def site(settings, nats_url, monkeypatch_module, tmp_path_factory):
     ):
         await announce(nats_url, *DEV, *EDITORS)
         for a, b in (DEV, EDITORS):
-            await eventually(lambda a=a, b=b: _shows(client, f"/compare/{a}-vs-{b}/", "Which would you ship"))
+            await eventually(
+                lambda a=a, b=b: _shows(client, f"/compare/{a}-vs-{b}/", "Which would you ship"), within=60
+            )
             for slug in (a, b):
-                await eventually(lambda s=slug: _ok(client, f"/v1/tools/{s}/votes"), within=20, interval=0.1)
+                await eventually(lambda s=slug: _ok(client, f"/v1/tools/{s}/votes"), within=60, interval=0.1)
         yield client
 
 
@@ -117,13 +119,15 @@ async def test_with_javascript_the_head_to_head_vote_changes_the_category_rankin
             await page.goto(f"{base}/compare/{a}-vs-{b}/")
             assert await page.locator(".head-to-head button").count() == 3
             await _vote(page, "SmolLM3")
-            await eventually(lambda: _first(site, "developer-tools", b), within=30, interval=0.2)
+            await eventually(lambda: _first(site, "developer-tools", b), within=60, interval=0.2)
             await page.screenshot(path=str(ARTIFACTS / "head-to-head-compare.png"), full_page=True)
 
             await _vote(page, "Claude 4 Sonnet")  # the same voter changes its mind
-            await eventually(lambda: _first(site, "developer-tools", a), within=30, interval=0.2)
+            await eventually(lambda: _first(site, "developer-tools", a), within=60, interval=0.2)
             assert len(minted) == 1  # one voter, minted once
-            await eventually(lambda: _shows(site, f"/compare/{a}-vs-{b}/", "#1 of 2 in Developer Tools"))
+            await eventually(
+                lambda: _shows(site, f"/compare/{a}-vs-{b}/", "#1 of 2 in Developer Tools"), within=60
+            )
 
             await page.goto(f"{base}/categories/developer-tools/")
             assert await page.locator("table.ranking tbody tr").first.get_attribute("data-slug") == a
@@ -157,9 +161,9 @@ async def test_without_javascript_the_plain_form_changes_the_category_ranking(si
             )
             await page.goto(f"{base}/compare/{a}-vs-{b}/")
             await _vote(page, "GitHub Copilot")
-            await eventually(lambda: _first(site, "code-editors", b), within=30, interval=0.2)
+            await eventually(lambda: _first(site, "code-editors", b), within=60, interval=0.2)
             await _vote(page, "Cursor")
-            await eventually(lambda: _first(site, "code-editors", a), within=30, interval=0.2)
+            await eventually(lambda: _first(site, "code-editors", a), within=60, interval=0.2)
             assert len(sent) == 2  # plain form POSTs, the csrf field as the page has it (empty)
 
             await page.goto(f"{base}/categories/code-editors/")

@@ -61,13 +61,23 @@ async def site(settings, bus, monkeypatch_module, tmp_path_factory):
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
         await bus(*(ToolAnnounced.create(tool=tool(s), version=1, content_hash=s) for s in NAMES))
-        await eventually(lambda: _has(client, "/categories/code-editors/", "Not ranked yet"), within=20)
+        await eventually(lambda: _has(client, "/categories/code-editors/", "Not ranked yet"), within=60)
         yield client
 
 
 async def _has(client: httpx.AsyncClient, path: str, text: str) -> bool:
     response = await client.get(path)
     return response.status_code == 200 and text in response.text
+
+
+async def _json_with(client: httpx.AsyncClient, path: str, key: str, value: object = None) -> dict | None:
+    """The page's JSON once ``key`` is set (to ``value``, when given)."""
+    response = await client.get(path)
+    if response.status_code != 200:
+        return None
+    data = response.json()
+    found = data.get(key)
+    return data if found and (value is None or found == value) else None
 
 
 def _chart(html: str) -> ElementTree.Element:
@@ -81,7 +91,7 @@ def _chart(html: str) -> ElementTree.Element:
 async def test_the_category_page_charts_and_tabulates_the_ranking_provisional_below_the_minimum(site, bus):
     first = ranking([("brackets", 1080.0), ("atom-ed", 1000.0), ("comet", 920.0)], 12, True, T0)
     await bus(first)
-    await eventually(lambda: _has(site, "/categories/code-editors/", "ranking-chart"), within=20)
+    await eventually(lambda: _has(site, "/categories/code-editors/", "ranking-chart"), within=60)
     html = (await site.get("/categories/code-editors/")).text
     assert "style=" not in html  # CSP style-src 'self': attributes and classes only
     chart = _chart(html)
@@ -103,7 +113,10 @@ async def test_the_category_page_charts_and_tabulates_the_ranking_provisional_be
     assert "1020\N{EN DASH}1140" in table
     assert "<td>12</td>" in table
     assert "Provisional: too few comparisons" in html
-    data = (await site.get("/categories/code-editors/index.json")).json()
+    # index.html and index.json are written one after the other: wait for the JSON too.
+    data = await eventually(
+        lambda: _json_with(site, "/categories/code-editors/index.json", "ranking"), within=60
+    )
     assert data["ranking"]["provisional"] is True
     assert [i["slug"] for i in data["ranking"]["items"]] == ["brackets", "atom-ed", "comet"]
 
@@ -113,9 +126,9 @@ async def test_the_category_page_charts_and_tabulates_the_ranking_provisional_be
     )
     await bus(firm, ranking([("atom-ed", 1200.0)], 1, True, T0 - timedelta(minutes=5)))
     await eventually(
-        lambda: _has(site, "/categories/code-editors/", '<tr data-slug="comet"><td>1</td>'), within=20
+        lambda: _has(site, "/categories/code-editors/", '<tr data-slug="comet"><td>1</td>'), within=60
     )
-    await eventually(lambda: _has(site, "/compare/atom-ed-vs-comet/", "#1 of 3 in Code Editors"), within=20)
+    await eventually(lambda: _has(site, "/compare/atom-ed-vs-comet/", "#1 of 3 in Code Editors"), within=60)
     html = (await site.get("/categories/code-editors/")).text
     assert "Provisional: too few comparisons" not in html
     assert [m.get("data-slug") for m in _chart(html).findall(f"{SVG}g[@class='mark']")] == [
@@ -126,7 +139,9 @@ async def test_the_category_page_charts_and_tabulates_the_ranking_provisional_be
 
 
 async def test_a_comparison_page_shows_where_each_tool_stands_and_asks_which_to_ship(site):
-    await eventually(lambda: _has(site, "/compare/atom-ed-vs-comet/", "#3 of 3 in Code Editors"), within=20)
+    await eventually(
+        lambda: _has(site, "/compare/atom-ed-vs-comet/", "#3 of 3 in Code Editors</a>"), within=60
+    )
     html = (await site.get("/compare/atom-ed-vs-comet/")).text
     assert "Which would you ship with?" in html
     forms = re.findall(r'<form method="post" action="/v1/votes/head-to-head/form">(.*?)</form>', html, re.S)
@@ -139,8 +154,11 @@ async def test_a_comparison_page_shows_where_each_tool_stands_and_asks_which_to_
     )
     labels = [re.search(r"<button type=\"submit\">(.*?)</button>", f).group(1) for f in forms]  # type: ignore[union-attr]
     assert labels == ["Atom Ed", "Comet", "It&#39;s a tie"]
-    data = (await site.get("/compare/atom-ed-vs-comet/index.json")).json()
-    assert data["standings"] == {"atom-ed": "#3 of 3 in Code Editors", "comet": "#1 of 3 in Code Editors"}
+    expected = {"atom-ed": "#3 of 3 in Code Editors", "comet": "#1 of 3 in Code Editors"}
+    data = await eventually(
+        lambda: _json_with(site, "/compare/atom-ed-vs-comet/index.json", "standings", expected), within=60
+    )
+    assert data["standings"] == expected
 
 
 def test_the_chart_spans_every_interval_and_a_tool_without_ranking_is_not_ranked() -> None:
