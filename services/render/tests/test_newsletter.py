@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,6 +32,7 @@ from verdicts.render.subscription import LinkSigner
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BOUNCE = "bounce@example.com"
+LATER = "later@example.com"  # refused for now (451) twice, then taken
 LINK = re.compile(r"https?://\S+/v1/subscribers/(?:confirm|unsubscribe)/[A-Za-z0-9_.-]+")
 
 
@@ -50,7 +51,7 @@ def tool(slug: str, name: str) -> Tool:
 
 @pytest.fixture(scope="module")
 def sink(tmp_path_factory):
-    with EmbeddedSmtp(tmp_path_factory.mktemp("mail"), refuse={BOUNCE}) as server:
+    with EmbeddedSmtp(tmp_path_factory.mktemp("mail"), refuse={BOUNCE}, defer={LATER: 2}) as server:
         yield server
 
 
@@ -146,6 +147,36 @@ def sender_env(settings, service_database_urls, sink, home) -> dict[str, str]:
             "VERDICTS_LOG_JSON": "false",
         }
     )
+
+
+async def test_the_schedule_mails_last_week_once_after_its_send_time(site, service_database_urls, home):
+    """render's own schedule (``tick``), at moments of next week: before the send hour nothing; after
+    it, this week's issue (now last week's) is opened once; a week with nothing in it is skipped."""
+    import asyncpg
+
+    from verdicts.platform.settings import load_settings
+    from verdicts.render.config import RenderSettings
+    from verdicts.render.domain import week_bounds
+    from verdicts.render.newsletter import Newsletter
+
+    mail = Newsletter(load_settings(RenderSettings), "https://verdicts.example")
+    mail.configure(home)
+    this_week = iso_week(datetime.now(UTC))
+    _, next_monday = week_bounds(this_week)
+    pool = await asyncpg.create_pool(service_database_urls["render"], min_size=1, max_size=2)
+    try:
+        assert await mail.tick(pool, next_monday.replace(hour=8)) is None
+        report = await mail.tick(pool, next_monday.replace(hour=10))
+        assert report is not None
+        assert report.week == this_week
+        assert await mail.tick(pool, next_monday.replace(hour=11)) is None  # opened once
+        empty_week_after = next_monday + (next_monday - week_bounds(this_week)[0]) + timedelta(hours=10)
+        assert await mail.tick(pool, empty_week_after) is None
+        async with pool.acquire() as conn:
+            opened = await conn.fetch("SELECT week FROM render.issues_mailed ORDER BY week")
+        assert [r["week"] for r in opened] == [this_week]
+    finally:
+        await pool.close()
 
 
 async def test_a_reader_subscribes_on_a_page_confirms_and_receives_the_weekly_issue(
@@ -357,3 +388,18 @@ async def test_a_sender_killed_half_way_resumes_without_sending_any_mail_twice(
         received = Counter(m["To"] for m in slow.mails())
     assert set(received) == expected
     assert set(received.values()) == {1}, f"mails sent twice: {[a for a, n in received.items() if n > 1]}"
+
+
+async def test_a_temporary_failure_is_retried_with_backoff(site, sink, sender_env, db):
+    await db.execute(
+        "INSERT INTO render.subscribers (email, nonce, confirmed_at) VALUES ($1, 'n-later', now())", LATER
+    )
+    code, out = await send_issue(sender_env | {"VERDICTS_RENDER_NEWSLETTER_RETRY_S": "0.2"}, "2020-W12")
+    assert code == 0, out
+    row = await db.fetchrow(
+        "SELECT s.state, s.attempts FROM render.issue_sends s JOIN render.subscribers b "
+        "ON b.id = s.subscriber_id WHERE s.week = '2020-W12' AND b.email = $1",
+        LATER,
+    )
+    assert (row["state"], row["attempts"]) == ("sent", 3)
+    assert len(mails_to(sink, LATER, "2020-W12")) == 1

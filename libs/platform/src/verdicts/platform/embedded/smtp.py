@@ -4,7 +4,8 @@ developer to read what `verdicts up` sent, and for the tests to read what the se
 It accepts any sender and recipient, speaks plain SMTP on 127.0.0.1 (no TLS, no login), and runs on a
 thread of its own (aiosmtpd's ``Controller``), so it serves while the caller's loop is busy. A
 ``delay_s`` holds each mail's answer after the mail is kept (a slow server, for tests that stop a
-sender half way); ``refuse`` names recipients refused for good (550).
+sender half way); ``refuse`` names recipients refused for good (550), ``defer`` recipients refused
+for now (451) that many times before they are taken.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,17 @@ from verdicts.platform.embedded.process import free_port
 class MailFolder:
     """aiosmtpd's handler: each accepted mail written to ``folder`` as ``<time>-<n>.eml`` (0600)."""
 
-    def __init__(self, folder: Path, delay_s: float = 0.0, refuse: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        delay_s: float = 0.0,
+        refuse: Iterable[str] = (),
+        defer: Mapping[str, int] | None = None,
+    ) -> None:
         self.folder = folder
         self.delay_s = delay_s
         self.refuse = {r.lower() for r in refuse}
+        self.defer = {k.lower(): v for k, v in (defer or {}).items()}
         self._count = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -42,6 +50,9 @@ class MailFolder:
     ) -> str:
         if address.lower() in self.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if self.defer.get(address.lower(), 0) > 0:
+            self.defer[address.lower()] -= 1
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -64,12 +75,18 @@ class EmbeddedSmtp:
     """An SMTP sink on ``127.0.0.1:port`` writing mails under ``folder``."""
 
     def __init__(
-        self, folder: Path, port: int | None = None, *, delay_s: float = 0.0, refuse: Iterable[str] = ()
+        self,
+        folder: Path,
+        port: int | None = None,
+        *,
+        delay_s: float = 0.0,
+        refuse: Iterable[str] = (),
+        defer: Mapping[str, int] | None = None,
     ) -> None:
         self.folder = folder
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self.handler = MailFolder(folder, delay_s, refuse)
+        self.handler = MailFolder(folder, delay_s, refuse, defer)
         self._controller: Controller | None = None
 
     def start(self) -> None:
