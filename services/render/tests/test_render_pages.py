@@ -157,6 +157,7 @@ async def site(settings, bus, monkeypatch_module, tmp_path_factory):
         await eventually(lambda: _complete(client, "alpha", "beta"), within=20, interval=0.2)
         # the comparison can be rendered at once; the tool pages follow on the loop's next pass
         await eventually(lambda: _has_text(client, "/tools/beta/", "self-judging"), within=20, interval=0.2)
+        await eventually(lambda: _has_text(client, "/tools/beta/", WITHHELD_NOTE), within=20, interval=0.2)
         await eventually(lambda: _has_text(client, "/tools/alpha/", "80%"), within=20, interval=0.2)
         yield client
 
