@@ -337,8 +337,9 @@ def build_app(
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True)),
             OpenTelemetryPlugin(
-                # One span per request; per-chunk send/receive spans cost ~10% CPU and say little.
-                OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
+                # One span per request (probes and scrapes none); per-chunk send/receive spans cost
+                # ~10% CPU and say little.
+                OpenTelemetryConfig(exclude=["/health", "/metrics"], exclude_spans=["receive", "send"])
             ),
         ],
         exception_handlers={
