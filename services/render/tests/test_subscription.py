@@ -159,3 +159,26 @@ def test_a_header_injection_that_slipped_past_the_check_is_refused_by_the_messag
     mails = Mails("https://verdicts.example", "", LinkSigner(SECRET), 3600)
     with pytest.raises(ValueError, match=r"."):
         bytes(mails.confirmation(1, "n", "a@example.com\r\nBcc: victim@example.com"))
+
+
+def test_the_link_secret_is_kept_in_the_home_or_given(tmp_path):
+    import stat
+
+    from pydantic import SecretStr
+
+    from verdicts.platform.settings import SettingsError
+    from verdicts.render.config import RenderSettings, mail_secret
+
+    kept = mail_secret(RenderSettings(), tmp_path)
+    assert mail_secret(RenderSettings(), tmp_path) == kept
+    assert stat.S_IMODE((tmp_path / "render-mail-secret").stat().st_mode) == 0o600
+    assert mail_secret(RenderSettings(mail_secret=SecretStr("g" * 40)), tmp_path) == "g" * 40
+    mounted = tmp_path / "mounted"
+    mounted.write_text("m" * 40 + "\n")
+    assert mail_secret(RenderSettings(mail_secret_file=mounted), tmp_path) == "m" * 40
+    with pytest.raises(SettingsError, match="at least 32"):
+        mail_secret(RenderSettings(mail_secret=SecretStr("short")), tmp_path)
+    unwritable = mounted / "home"  # under a file: nothing can be kept there
+    ephemeral = mail_secret(RenderSettings(), unwritable)  # in memory, with a warning
+    assert len(ephemeral) > 32
+    assert ephemeral != mail_secret(RenderSettings(), unwritable)

@@ -6,6 +6,7 @@ older name and still read), so feeds, JSON-LD and cookies agree on one address.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from verdicts.platform.settings import SettingsError
 
 MIN_SECRET_CHARS = 32
+log = logging.getLogger(__name__)
 
 
 class RenderSettings(BaseSettings):
@@ -100,9 +102,18 @@ def mail_secret(settings: RenderSettings, home: Path) -> str:
             raise SettingsError(f"VERDICTS_RENDER_MAIL_SECRET must be at least {MIN_SECRET_CHARS} characters")
         return secret
     path = home / "render-mail-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+    except OSError as exc:
+        # A read-only home: links work while this process runs; set the secret to keep them.
+        log.warning(
+            "VERDICTS_RENDER_MAIL_SECRET unset and %s cannot be kept (%s): mail links die with this process",
+            path,
+            exc.strerror,
+        )
+        return secrets.token_urlsafe(48)
