@@ -91,7 +91,7 @@ def secret_value(value: SecretStr | None, file: Path | None, variable: str) -> s
             return file.read_text().strip()
         except OSError as exc:
             raise SettingsError(f"{variable}_FILE cannot be read ({exc.strerror})") from None
-    return value.get_secret_value() if value is not None else None
+    return (value.get_secret_value() or None) if value is not None else None
 
 
 def mail_secret(settings: RenderSettings, home: Path) -> str:
