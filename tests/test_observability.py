@@ -2,21 +2,19 @@
 page published (database and model spans in it), the votes hot path linked through its batches, and
 Prometheus metrics on every service's ``/metrics``.
 
-One stack (all five services) with a one-persona panel, so one review is generated; the `local` route
-points at a stand-in OpenAI-compatible server answering at once (the inference gateway and its backend
-are the real ones: the model-call spans are theirs), so the test takes seconds, not a model's minutes
-on shared cores. Spans are read from the SDK's in-memory exporter.
+One stack (all five services) with a one-persona panel, so one review is generated, on the real local
+model (llama.cpp serving SmolLM2): the model-call spans are the gateway's own. Spans are read from the
+SDK's in-memory exporter.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, fake_openai
 from litestar.testing import AsyncTestClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -36,7 +34,7 @@ from verdicts.review_panel.app import create_app as panel_app
 from verdicts.review_panel.personas import PERSONAS_DIR
 from verdicts.votes.app import create_app as votes_app
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 
 TOOL = SAMPLE[0]  # Claude 4 Sonnet: reviewed on `local` (SmolLM2), no self-judging
 SLUG = "claude-4-sonnet"
@@ -51,25 +49,9 @@ def exporter() -> Iterable[InMemorySpanExporter]:
     spans.shutdown()  # the processor stays on the process's provider; a stopped exporter drops
 
 
-def review_answer() -> dict[str, object]:
-    """What the stand-in model answers: a review of TOOL in the first persona's voice."""
-    return {
-        "verdict": "ship",
-        "review": f"{TOOL['name']} in the first ten minutes shows its primitive: one API call, one answer.",
-        "key_points": ["A clear primitive", "A short first ten minutes", "Pricing per token"],
-        "confidence": 0.7,
-    }
-
-
 @pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeOpenAI]:
-    async with fake_openai(review_answer()) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def specs_env(settings, model, monkeypatch_module, tmp_path_factory) -> None:
-    monkeypatch_module.setenv("VERDICTS_MODEL_URL", model.url)
+def specs_env(settings, llama_server, monkeypatch_module, tmp_path_factory) -> None:
+    monkeypatch_module.setenv("VERDICTS_MODEL_URL", llama_server.url)
     monkeypatch_module.setenv("VERDICTS_INGEST_TRUST_MODEL_FAMILY", "true")
     monkeypatch_module.setenv("VERDICTS_VOTES_TOKEN_SECRET", "observability-secret-0123456789abcdef-xyz")
     monkeypatch_module.setenv("VERDICTS_RENDER_SITE_DIR", str(tmp_path_factory.mktemp("site")))
@@ -161,7 +143,7 @@ async def test_one_trace_runs_from_post_tools_through_the_model_call_to_the_page
         return spans if page_after(PanelVerdictUpdated.SUBJECT, spans, trace_id) else None
 
     try:
-        spans = await eventually(published, within=60, interval=0.2)
+        spans = await eventually(published, within=240, interval=0.5)  # one review on the real model
     except AssertionError:
         raise AssertionError(f"no page published after the verdict: {describe(exporter, trace_id)}") from None
     assert all(s.parent is not None for s in spans if s is not root), "one root: POST /v1/tools"
