@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from altcha.v1 import solve_challenge
 
-from verdicts.votes.domain.origins import origin_of, same_origin
+from verdicts.platform.origins import origin_of, same_origin
 from verdicts.votes.domain.proof_of_work import (
     MAX_PAYLOAD_CHARS,
     BadSolution,

@@ -1,6 +1,6 @@
 """Whether a browser's form POST comes from our own site: ``Origin`` and ``Sec-Fetch-Site``.
 
-render's sign-up box asks it here (votes' forms keep the same rules in ``verdicts.votes.domain.origins``).
+votes' ballot forms and render's sign-up box ask it here.
 A page of another site can make a browser POST our forms; browsers say where such a request comes
 from. ``Sec-Fetch-Site`` must be ``same-origin`` when sent, and ``Origin`` must be the site's origin:
 the configured site URL's, or (none configured) the request's own host. A request with neither header

@@ -29,13 +29,13 @@ from verdicts.platform.deps import Injected, PoolDep, RuntimeDep
 from verdicts.platform.http import json_body, problem
 from verdicts.platform.metrics import VOTES_ACCEPTED
 from verdicts.platform.openapi import problem_responses
+from verdicts.platform.origins import same_origin
 from verdicts.platform.ratelimit import RateLimiter
 from verdicts.platform.service import Runtime
 from verdicts.votes import store
 from verdicts.votes.config import VotesSettings
 from verdicts.votes.discards import DiscardLog
 from verdicts.votes.domain.ballots import ballot_id, canonical_pair, split_pair
-from verdicts.votes.domain.origins import same_origin
 from verdicts.votes.domain.proof_of_work import (
     MAX_PAYLOAD_CHARS,
     BadSolution,
