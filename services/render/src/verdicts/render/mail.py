@@ -43,7 +43,7 @@ class IssueContent:
 
 async def issue_content(conn: Conn, base_url: str, week: str) -> IssueContent:
     """The week's issue from the read model (the same week ``Site.issue`` publishes)."""
-    views, flips = await Site._week(conn, week)
+    views, flips = await Site.week_contents(conn, week)
     tools = []
     for view in views:
         comparisons = []

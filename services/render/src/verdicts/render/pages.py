@@ -216,7 +216,7 @@ class Site:
         )
 
     @staticmethod
-    async def _week(conn: Conn, week: str) -> tuple[list[ToolView], list[dict[str, Any]]]:
+    async def week_contents(conn: Conn, week: str) -> tuple[list[ToolView], list[dict[str, Any]]]:
         """A week's announced tools and its flipped verdicts (each with its tool's name)."""
         announced, flips = await store.week_of(conn, *week_bounds(week))
         views = [v for s in announced if (v := await store.tool_view(conn, s))]
@@ -227,7 +227,7 @@ class Site:
         return views, [f | {"name": names[f["slug"]]} for f in flips]
 
     async def issue(self, conn: Conn, week: str) -> list[Output]:
-        views, flipped = await self._week(conn, week)
+        views, flipped = await self.week_contents(conn, week)
         return self._html(
             "issue.html",
             f"weekly/{week}/",
@@ -241,7 +241,7 @@ class Site:
     async def feed(self, conn: Conn) -> list[Output]:
         entries: list[dict[str, Any]] = []
         for week in issue_weeks(await store.issue_times(conn))[:20]:
-            views, flipped = await self._week(conn, week)
+            views, flipped = await self.week_contents(conn, week)
             moments = [*(v.announced_at for v in views), *(f["received_at"] for f in flipped)]
             newest = max(moments, default=datetime.now(UTC))
             entries.append({"week": week, "views": views, "flipped": flipped, "updated": newest})
