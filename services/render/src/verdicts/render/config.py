@@ -7,7 +7,6 @@ older name and still read), so feeds, JSON-LD and cookies agree on one address.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -15,9 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from verdicts.platform.secret_files import checked_secret, kept_secret
 from verdicts.platform.settings import SettingsError
 
-MIN_SECRET_CHARS = 32
 log = logging.getLogger(__name__)
 
 
@@ -98,17 +97,10 @@ def mail_secret(settings: RenderSettings, home: Path) -> str:
     """VERDICTS_RENDER_MAIL_SECRET(_FILE), or on the embedded stack a random one kept (0600) in ``home``."""
     secret = secret_value(settings.mail_secret, settings.mail_secret_file, "VERDICTS_RENDER_MAIL_SECRET")
     if secret is not None:
-        if len(secret) < MIN_SECRET_CHARS:
-            raise SettingsError(f"VERDICTS_RENDER_MAIL_SECRET must be at least {MIN_SECRET_CHARS} characters")
-        return secret
+        return checked_secret(secret, "VERDICTS_RENDER_MAIL_SECRET")
     path = home / "render-mail-secret"
     try:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+        return kept_secret(path)
     except OSError as exc:
         # A read-only home: links work while this process runs; set the secret to keep them.
         log.warning(

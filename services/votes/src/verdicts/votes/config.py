@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from verdicts.platform.settings import SettingsError
-
-MIN_SECRET_CHARS = 32
+from verdicts.platform.secret_files import checked_secret, kept_secret
 
 
 class VotesSettings(BaseSettings):
@@ -62,14 +58,5 @@ class VotesSettings(BaseSettings):
 def token_secret(settings: VotesSettings, home: Path) -> str:
     """VERDICTS_VOTES_TOKEN_SECRET, or on the embedded stack a random secret kept (0600) in ``home``."""
     if settings.token_secret is not None:
-        secret = settings.token_secret.get_secret_value()
-        if len(secret) < MIN_SECRET_CHARS:
-            raise SettingsError(f"VERDICTS_VOTES_TOKEN_SECRET must be at least {MIN_SECRET_CHARS} characters")
-        return secret
-    path = home / "votes-token-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        return checked_secret(settings.token_secret.get_secret_value(), "VERDICTS_VOTES_TOKEN_SECRET")
+    return kept_secret(home / "votes-token-secret")
