@@ -79,8 +79,9 @@ class Sizes:
     review_timeout_s: float = 60
     """How long a review waits for the model; a review job a killed review-panel held comes back
     after twice this plus 30 s (VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S; 180 s by default)."""
-    review_attempts: int = 8
-    """Tries of a review job before it is stored as failed (the panel partial, and says so)."""
+    review_attempts: int = 20
+    """Tries of a review job before it is stored as failed (the panel partial, and says so): enough
+    to outlast the vote storm, when the model, sharing the cores, answers too slowly."""
     budget_s: float = 2400
     """Seconds from the start to the last reading of the checks (they are read until all pass)."""
     seed: int = 14
