@@ -170,3 +170,26 @@ async def test_without_javascript_the_plain_form_changes_the_category_ranking(si
             await _chart_drawn(page, 2, "head-to-head-category-no-js.png")
         finally:
             await browser.close()
+
+
+async def test_the_first_run_home_page_shows_the_panels_progress(site):
+    """Tools announced, no panel in yet: what a first `make up` shows before the pages are in."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context()
+            await context.add_init_script(CSP_WATCH)
+            page = await context.new_page()
+            await page.goto(f"{site.base_url}/")
+            progress = page.locator("section.progress")
+            assert await progress.is_visible()
+            assert "Panels complete: 0 of 4" in (await progress.inner_text())
+            assert await page.locator("progress").get_attribute("max") == "4"
+            assert await page.get_by_role("heading", name="Categories").is_visible()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "first-run-home.png"), full_page=True)
+            assert await page.evaluate("window.__cspViolations") == []
+        finally:
+            await browser.close()
