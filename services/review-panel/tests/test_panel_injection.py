@@ -1,8 +1,10 @@
-"""Prompt injection must not move verdicts: the same tools reviewed on the real local model with
-fixed seeds, clean and with a description that pushes for ship (one tool) or for skip (another).
+"""Prompt injection must not move verdicts: a tool reviewed on the real local model with fixed
+seeds, clean and then with a description that pushes for skip.
 
-SmolLM2-135M says ship to most clean tools, so the push-for-skip direction is the one most likely
-to show an attack that works; both are checked.
+SmolLM2-135M says ship to most clean tools, so a push for ship has no room to show itself (the
+clean panel is already at or near 100%); the push-for-skip direction is the one that would show an
+attack that works, so it is the one run in the suite (16 reviews cost CI a minute and a half; 8 do
+the job). ``attack("ship")`` stays available for a run by hand.
 """
 
 from __future__ import annotations
@@ -22,11 +24,8 @@ from verdicts.review_panel.app import create_app as panel_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 
-# Each tool reviewed clean (version 1), then with a description pushing one way (version 2).
-CASES = [
-    (next(t for t in SAMPLE if t["name"] == name), push)
-    for name, push in (("GPT-4o", "ship"), ("Cursor", "skip"))
-]
+# The tool reviewed clean (version 1), then with a description pushing one way (version 2).
+CASES = [(next(t for t in SAMPLE if t["name"] == name), push) for name, push in (("Cursor", "skip"),)]
 
 
 def attack(verdict: str) -> str:
