@@ -155,3 +155,10 @@ async def test_the_stylesheet_is_served_from_the_site(api):
     assert css.headers["content-type"].startswith("text/css")
     assert ".scorecard" in css.text
     assert (await client.get("/assets/../api.py")).status_code == 404
+
+
+async def test_a_published_page_says_its_charset_once(api):
+    client, publisher = api
+    publisher.publish("tools/alpha/index.html", b"<p>Alpha</p>", "text/html")
+    page = await client.get("/tools/alpha/")
+    assert page.headers["content-type"] == "text/html; charset=utf-8"

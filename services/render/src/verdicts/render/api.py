@@ -51,7 +51,7 @@ COMPARISON_BODY_LIMIT = 4096  # two slugs are under 200 bytes; nothing bigger is
 ASSETS = Path(__file__).parent / "assets"
 
 CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
+    ".html": "text/html",  # Litestar adds "; charset=utf-8" to text types
     ".json": "application/json",
     ".atom": "application/atom+xml",
     ".svg": "image/svg+xml",
