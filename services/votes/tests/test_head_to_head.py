@@ -10,14 +10,11 @@ import json
 
 import nats
 import pytest
-from litestar.testing import AsyncTestClient
-from voter_testing import announce, mint, sample_slugs, voter, votes_env
+from voter_testing import mint, voter, votes_serving
 
 from verdicts.contracts import RankingUpdated
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, VOTES_STREAM
-from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually
-from verdicts.votes.app import create_app as votes_app
 
 pytestmark = pytest.mark.integration
 
@@ -27,23 +24,15 @@ SAME_ORIGIN = {"origin": "http://testserver.local", "sec-fetch-site": "same-orig
 
 @pytest.fixture(scope="module")
 async def client(settings, monkeypatch_module):
-    env = votes_env(
+    async with votes_serving(
+        settings,
+        monkeypatch_module,
         RANKING_SPACING_S="0.1",
         BOOTSTRAP_ROUNDS="20",
         RANKING_MIN_COMPARISONS=str(MIN_COMPARISONS),
         VOTER_BURST="100",
         VOTER_RATE_PER_S="100",
-    )
-    for name, value in env.items():
-        monkeypatch_module.setenv(name, value)
-    async with AsyncTestClient(build_app([votes_app(settings)], settings)) as client:
-        await announce(settings.nats_url, *sample_slugs())
-
-        async def votes_knows_all() -> bool:
-            codes = [(await client.get(f"/v1/tools/{slug}/votes")).status_code for slug in sample_slugs()]
-            return set(codes) == {200}
-
-        await eventually(votes_knows_all, within=20, interval=0.2)
+    ) as client:
         yield client
 
 

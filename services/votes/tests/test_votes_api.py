@@ -7,14 +7,11 @@ import json
 
 import nats
 import pytest
-from litestar.testing import AsyncTestClient
-from voter_testing import SECRET, announce, mint, sample_slugs, voter, votes_env
+from voter_testing import SECRET, mint, voter, votes_serving
 
 from verdicts.contracts import TallyUpdated
 from verdicts.contracts.subjects import DEAD_LETTER_STREAM, VOTES_STREAM
-from verdicts.platform.service import build_app
 from verdicts.platform.testing.plugin import eventually
-from verdicts.votes.app import create_app as votes_app
 from verdicts.votes.domain.tally import wilson_interval
 from verdicts.votes.domain.tokens import issue_token
 
@@ -23,17 +20,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def client(settings, monkeypatch_module):
-    env = votes_env(VOTER_BURST="3", VOTER_RATE_PER_S="0.5", RANKING_INTERVAL_S="0.5", BOOTSTRAP_ROUNDS="50")
-    for name, value in env.items():
-        monkeypatch_module.setenv(name, value)
-    async with AsyncTestClient(build_app([votes_app(settings)], settings)) as client:
-        await announce(settings.nats_url, *sample_slugs())
-
-        async def votes_knows_all() -> bool:
-            codes = [(await client.get(f"/v1/tools/{slug}/votes")).status_code for slug in sample_slugs()]
-            return set(codes) == {200}
-
-        await eventually(votes_knows_all, within=20, interval=0.2)
+    async with votes_serving(
+        settings,
+        monkeypatch_module,
+        VOTER_BURST="3",
+        VOTER_RATE_PER_S="0.5",
+        RANKING_INTERVAL_S="0.5",
+        BOOTSTRAP_ROUNDS="50",
+    ) as client:
         yield client
 
 

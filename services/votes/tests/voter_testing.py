@@ -4,16 +4,24 @@ does (fetch a challenge, solve it, exchange it), at a test difficulty low enough
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import nats
+import pytest
 from altcha.v1 import solve_challenge
+from litestar.testing import AsyncTestClient
 
 from verdicts.contracts import Tool, ToolAnnounced
 from verdicts.ingest.domain import make_slug
+from verdicts.platform.service import build_app
+from verdicts.platform.settings import PlatformSettings
 from verdicts.platform.testing import sample_tools
+from verdicts.platform.testing.plugin import eventually
+from verdicts.votes.app import create_app as votes_app
 
 SECRET = "test-secret-for-voter-tokens-0123456789abcdef"
 TEST_MAX_NUMBER = 2000  # a challenge solved in a few milliseconds
@@ -83,3 +91,21 @@ async def voter(client: httpx.AsyncClient) -> str:
     assert response.status_code == 201, response.text
     client.cookies.clear()
     return str(response.json()["voter_token"])
+
+
+@contextlib.asynccontextmanager
+async def votes_serving(
+    settings: PlatformSettings, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """votes alone, with ``votes_env(**env)``, once it has heard of every sample tool."""
+    for name, value in votes_env(**env).items():
+        monkeypatch.setenv(name, value)
+    async with AsyncTestClient(build_app([votes_app(settings)], settings)) as client:
+        await announce(settings.nats_url, *sample_slugs())
+
+        async def votes_knows_all() -> bool:
+            codes = [(await client.get(f"/v1/tools/{slug}/votes")).status_code for slug in sample_slugs()]
+            return set(codes) == {200}
+
+        await eventually(votes_knows_all, within=20, interval=0.2)
+        yield client
