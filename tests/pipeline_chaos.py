@@ -77,8 +77,8 @@ class Sizes:
     max_rounds: int = 6
     poison: int = 2
     review_timeout_s: float = 60
-    """How long a review waits for the model; a review job a killed review-panel held comes back
-    after twice this plus 30 s (VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S; 180 s by default)."""
+    """How long a review waits for the model (VERDICTS_REVIEW_PANEL_INFERENCE_TIMEOUT_S; 180 s by
+    default). A job a killed review-panel held comes back sooner: its heartbeat stops."""
     review_attempts: int = 20
     """Tries of a review job before it is stored as failed (the panel partial, and says so): enough
     to outlast the vote storm, when the model, sharing the cores, answers too slowly."""

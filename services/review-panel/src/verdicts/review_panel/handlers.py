@@ -18,6 +18,7 @@ from verdicts.contracts import ReviewRequested, Tool, ToolAnnounced, ToolUpdated
 from verdicts.contracts.subjects import INGEST_STREAM, PANEL_STREAM
 from verdicts.platform.broker import durable_subscriber
 from verdicts.platform.deps import own_pool
+from verdicts.platform.heartbeat import claimed_while_running
 from verdicts.platform.settings import PlatformSettings
 from verdicts.review_panel import store
 from verdicts.review_panel.config import PanelSettings
@@ -31,6 +32,12 @@ ROSTER = "review_panel_roster"
 
 REVIEWER = "review_panel_reviewer"
 """The FastStream context key the service's reviewer is set under at start-up."""
+
+JOB_HEARTBEAT_S = 5.0
+"""How often a running review job tells JetStream it is still being worked on."""
+
+JOB_ACK_WAIT_S = 20.0
+"""How long a review job stays claimed without a heartbeat (a few beats missed)."""
 
 
 class Panels(Protocol):
@@ -102,7 +109,9 @@ def register(router: NatsRouter, platform: PlatformSettings, panel: PanelSetting
         durable="review-panel-jobs",
         settings=platform,
         max_deliver=panel.job_max_deliver,
-        ack_wait_s=panel.inference_timeout_s * 2 + 30,
+        # Short: a running job is kept claimed by its heartbeat, so one held by a killed
+        # process comes back within this wait instead of after the whole inference timeout.
+        ack_wait_s=JOB_ACK_WAIT_S,
         max_workers=panel.concurrency,
     )
     async def on_review_requested(
@@ -111,11 +120,13 @@ def register(router: NatsRouter, platform: PlatformSettings, panel: PanelSetting
         reviewer: ReviewerDep,
         deliveries: Deliveries,
         broker: NatsBroker,
+        message: NatsMessage,
     ) -> None:
         tool, done = await panels.job_state(job)
         if tool is None:
             raise LookupError(f"no tool {job.tool_slug} v{job.tool_version} for a review job")
         if done:
             return
-        outcome = await reviewer.review(broker, tool, job.persona, deliveries=deliveries)
+        async with claimed_while_running(message, every_s=JOB_HEARTBEAT_S):
+            outcome = await reviewer.review(broker, tool, job.persona, deliveries=deliveries)
         await panels.record(job, outcome)
