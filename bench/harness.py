@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from verdicts.platform.access.issuing import grant
 from verdicts.platform.access.keys import Scope
@@ -61,9 +62,50 @@ async def admin_headers(env: Servers) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+SERVICE_CPUS = {0}
+"""Where the measured service runs; the load generator gets the other cores (where there are any)."""
+
+
+def load_cpus() -> set[int]:
+    """The cores the load generator is pinned to: away from the service when the machine allows."""
+    cpus = os.sched_getaffinity(0)
+    return (cpus - SERVICE_CPUS) or cpus
+
+
+@dataclass
+class Running:
+    """A service process under measurement: its URL, and the CPU it has used."""
+
+    url: str
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the service process has used so far."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
+@contextlib.contextmanager
+def measured_cpu(running: Running, requests: list[int]) -> Iterator[dict[str, float]]:
+    """Yields a dict that holds, after the block, ``cpu_s_per_1000``: the service's CPU seconds per
+    1,000 of the ``requests[0]`` requests the block reports having sent."""
+    before = running.cpu_s()
+    figures: dict[str, float] = {}
+    yield figures
+    figures["cpu_s_per_1000"] = (running.cpu_s() - before) / max(requests[0], 1) * 1000
+
+
 @contextlib.contextmanager
 def service(name: str, env: Servers, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """``verdicts run NAME`` as a separate process, like a pod; yields its base URL."""
+    with running_service(name, env, extra_env) as running:
+        yield running.url
+
+
+@contextlib.contextmanager
+def running_service(name: str, env: Servers, extra_env: dict[str, str] | None = None) -> Iterator[Running]:
+    """``verdicts run NAME`` as a separate process pinned to ``SERVICE_CPUS`` (where the machine has
+    more cores than that), like a pod; yields it once ready."""
     port = free_port()
     proc_env = os.environ | {
         "VERDICTS_NATS_URL": env.nats_url,
@@ -74,6 +116,8 @@ def service(name: str, env: Servers, extra_env: dict[str, str] | None = None) ->
         **(extra_env or {}),
     }
     proc = subprocess.Popen([VERDICTS, "run", name], env=proc_env, stdout=subprocess.DEVNULL)
+    if len(os.sched_getaffinity(0)) > len(SERVICE_CPUS):
+        os.sched_setaffinity(proc.pid, SERVICE_CPUS)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -82,7 +126,7 @@ def service(name: str, env: Servers, extra_env: dict[str, str] | None = None) ->
                 if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
                     break
             time.sleep(0.1)
-        yield url
+        yield Running(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
