@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats
 import pytest
@@ -158,3 +159,55 @@ async def test_a_batch_stores_the_good_items_and_rejects_the_bad(client, db):
     assert body["results"][2]["code"] == "unknown-category"
     slugs = {r["slug"] for r in await db.fetch("SELECT slug FROM ingest.tools WHERE slug LIKE 'batch-%'")}
     assert slugs == {"batch-good-a", "batch-good-c"}
+
+
+async def test_a_batch_naming_a_slug_again_reads_as_the_items_one_after_another(client, db, js):
+    """New and held slugs, a slug named twice by its vendor and once by another: each item gets
+    what it would get had the items been posted one at a time, and each write one event."""
+    await client.post("/v1/tools", json=tool(name="Repeat Held", vendor="Rep Co"))
+    await quiet_outbox(db)
+    items = [
+        tool(name="Repeat Zed", vendor="Rep Co"),
+        tool(name="Repeat Twice", vendor="Rep Co"),
+        tool(name="Repeat Held", vendor="Rep Co", tagline="Held, then changed"),
+        tool(name="Repeat Twice", vendor="Rep Co", tagline="Changed in the same batch"),
+        tool(name="Repeat Twice", vendor="Other Co"),
+        tool(name="Repeat Twice", vendor="Rep Co", tagline="Changed in the same batch"),
+    ]
+    body = (await client.post("/v1/tools/batch", json=items)).json()
+    assert [(r["status"], r.get("version")) for r in body["results"]] == [
+        ("accepted", 1),
+        ("accepted", 1),
+        ("updated", 2),
+        ("updated", 2),
+        ("rejected", None),
+        ("unchanged", 2),
+    ]
+    assert body["results"][4]["code"] == "slug-taken"
+    versions = await db.fetch(
+        "SELECT slug, version FROM ingest.tool_versions WHERE slug LIKE 'repeat-%' ORDER BY slug, version"
+    )
+    assert [(r["slug"], r["version"]) for r in versions] == [
+        ("repeat-held", 1),
+        ("repeat-held", 2),
+        ("repeat-twice", 1),
+        ("repeat-twice", 2),
+        ("repeat-zed", 1),
+    ]
+    await quiet_outbox(db)
+    events = [
+        (m.subject, json.loads(m.data)["tool"]["slug"], json.loads(m.data)["version"])
+        for m in await stream_events(js)
+        if b'"repeat-' in m.data
+    ]
+    assert sorted(events) == [
+        ("ingest.tool.announced", "repeat-held", 1),
+        ("ingest.tool.announced", "repeat-twice", 1),
+        ("ingest.tool.announced", "repeat-zed", 1),
+        ("ingest.tool.updated", "repeat-held", 2),
+        ("ingest.tool.updated", "repeat-twice", 2),
+    ]
+    twice = [e for e in events if e[1] == "repeat-twice"]
+    assert twice == sorted(twice, key=lambda e: e[2])  # announced before updated
+    record = await client.get("/v1/tools/repeat-twice")
+    assert record.json()["tagline"] == "Changed in the same batch"

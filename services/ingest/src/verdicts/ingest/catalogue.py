@@ -1,10 +1,14 @@
-"""Announcing tools: domain decisions and store writes in one transaction per tool.
+"""Announcing tools: domain decisions and store writes, each tool's all or nothing.
 
 Announcing is two steps so a caller can count what will be stored before anything is: ``draft``
 checks a submission (the caller's vendor, the category) and makes it canonical; ``store`` writes
 it. A new slug is accepted (version 1, ``ToolAnnounced``); a known one is unchanged or gets the
 next version (``ToolUpdated``), or is rejected when another vendor's tool holds it. Events go
 through the outbox in the same transaction as the write.
+
+New slugs, the common case, are claimed set-based: one statement stores the rows, their first
+versions and their outbox rows (for a batch, every new tool of it at once). Only a slug already
+held takes the locking path: its row read ``FOR UPDATE``, then a new version or nothing.
 """
 
 from __future__ import annotations
@@ -22,26 +26,34 @@ from verdicts.ingest.domain import (
     Outcome,
     Rejection,
     ToolSubmission,
+    canonical_json,
     category_of,
     check_batch,
     check_own_vendor,
     check_own_vendors,
-    content_hash,
+    hash_of,
     revise,
     submission_of,
     to_tool,
     untrusted_fields,
 )
+from verdicts.platform.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A submission checked and made canonical, ready to store: the record, its content hash,
-    the submitted fields not kept."""
+    """A submission checked and made canonical, ready to store: the record (and as JSON), its
+    content hash, the submitted fields not kept."""
 
     tool: Tool
+    record: str
     digest: str
     ignored: list[str]
+
+    def as_new(self) -> store.NewTool:
+        """The draft as version 1 of a new tool, with its announcement."""
+        event = ToolAnnounced.create(tool=self.tool, version=1, content_hash=self.digest)
+        return store.NewTool(self.tool, self.record, self.digest, event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,52 +120,79 @@ class Catalogue:
     async def store(self, pool: asyncpg.Pool, draft: Draft, may_write: MayWrite) -> Saved:
         """Store one tool (or find it unchanged); raises ``Rejection`` when another vendor's tool
         holds its slug."""
-        tool, digest = draft.tool, draft.digest
+        if await store.claim(pool, [draft.as_new()]):
+            return Saved(Outcome.ACCEPTED, draft.tool, 1, draft.ignored)
         async with pool.acquire() as conn, conn.transaction():
-            if await store.claim(conn, tool, digest):
-                await store.record_event(
-                    conn, ToolAnnounced.create(tool=tool, version=1, content_hash=digest)
-                )
-                return Saved(Outcome.ACCEPTED, tool, 1, draft.ignored)
-            revision = revise(await store.current(conn, tool.slug), tool, digest, may_write)
-            if revision.outcome is Outcome.UPDATED:
-                await store.write_version(conn, tool, revision.version, digest)
-                await store.record_event(
-                    conn,
-                    ToolUpdated.create(
-                        tool=tool,
-                        version=revision.version,
-                        previous_version=revision.previous_version,
-                        content_hash=digest,
-                    ),
-                )
-            return Saved(revision.outcome, tool, revision.version, draft.ignored)
+            return await self._revise(conn, draft, may_write)
 
     async def store_batch(
         self, pool: asyncpg.Pool, drafts: list[Draft | Rejection], may_write: MayWrite
     ) -> list[Saved | Rejection]:
-        """Each draft stored in its own transaction; one result per item, in order."""
-        results: list[Saved | Rejection] = []
-        for draft in drafts:
-            if isinstance(draft, Rejection):
-                results.append(draft)
-                continue
-            try:
-                results.append(await self.store(pool, draft, may_write))
-            except Rejection as rejection:
-                results.append(rejection)
-        return results
+        """Every draft stored in one transaction; one result per item, in order.
+
+        The first item of each slug is claimed set-based; the rest (slugs held already, or taken
+        by an earlier item of the batch) are revised one by one in slug order, as if each came
+        after the items before it. A rejected item stores nothing; the others are kept."""
+        results: list[Saved | Rejection | None] = [d if isinstance(d, Rejection) else None for d in drafts]
+        first: dict[str, int] = {}
+        for index, draft in enumerate(drafts):
+            if isinstance(draft, Draft):
+                first.setdefault(draft.tool.slug, index)
+        async with pool.acquire() as conn, conn.transaction():
+            claimed = await store.claim(conn, [_draft(drafts[i]).as_new() for i in first.values()])
+            for slug in claimed:
+                draft = _draft(drafts[first[slug]])
+                results[first[slug]] = Saved(Outcome.ACCEPTED, draft.tool, 1, draft.ignored)
+            later = sorted(
+                (i for i, r in enumerate(results) if r is None),
+                key=lambda i: (_draft(drafts[i]).tool.slug, i),
+            )
+            for index in later:
+                try:
+                    results[index] = await self._revise(conn, _draft(drafts[index]), may_write)
+                except Rejection as rejection:
+                    results[index] = rejection
+        return [_result(r) for r in results]
+
+    async def _revise(self, conn: Conn, draft: Draft, may_write: MayWrite) -> Saved:
+        """A held slug announced again, inside the caller's transaction: unchanged, a new version
+        (``ToolUpdated``), or a ``Rejection`` (another vendor's tool holds it; nothing written)."""
+        tool, digest = draft.tool, draft.digest
+        revision = revise(await store.current(conn, tool.slug), tool, digest, may_write)
+        if revision.outcome is Outcome.UPDATED:
+            await store.write_version(conn, tool, draft.record, revision.version, digest)
+            await store.record_event(
+                conn,
+                ToolUpdated.create(
+                    tool=tool,
+                    version=revision.version,
+                    previous_version=revision.previous_version,
+                    content_hash=digest,
+                ),
+            )
+        return Saved(revision.outcome, tool, revision.version, draft.ignored)
 
     def _draft(self, submission: ToolSubmission, known: list[str]) -> Draft:
         trusted = self.trust_model_family
         tool = to_tool(submission, category=category_of(submission, known), trust_model_family=trusted)
-        return Draft(tool, content_hash(tool), untrusted_fields(submission, trust_model_family=trusted))
+        record = canonical_json(tool)
+        return Draft(tool, record, hash_of(record), untrusted_fields(submission, trust_model_family=trusted))
 
     def _draft_or_rejection(self, submission: ToolSubmission, known: list[str]) -> Draft | Rejection:
         try:
             return self._draft(submission, known)
         except Rejection as rejection:
             return rejection
+
+
+def _draft(item: Draft | Rejection) -> Draft:
+    assert isinstance(item, Draft)
+    return item
+
+
+def _result(item: Saved | Rejection | None) -> Saved | Rejection:
+    assert item is not None
+    return item
 
 
 def _submission_or_rejection(item: Any) -> ToolSubmission | Rejection:

@@ -180,10 +180,19 @@ def to_tool(submission: ToolSubmission, *, category: str, trust_model_family: bo
     )
 
 
+def canonical_json(tool: Tool) -> str:
+    """The record as JSON with sorted keys: what is stored, and what ``content_hash`` hashes."""
+    return json.dumps(tool.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def hash_of(canonical: str) -> str:
+    """The content hash of a record's ``canonical_json``."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def content_hash(tool: Tool) -> str:
     """Same content, same hash: re-announcing it changes nothing."""
-    canonical = json.dumps(tool.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hash_of(canonical_json(tool))
 
 
 def match_category(value: str, known: list[str]) -> str | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -13,7 +15,8 @@ import asyncpg
 from verdicts.contracts import Event, Tool
 from verdicts.ingest.domain import Current, identity_key
 from verdicts.platform.db import Conn
-from verdicts.platform.outbox import enqueue
+from verdicts.platform.outbox import channel, enqueue, event_headers
+from verdicts.platform.telemetry import current_trace_headers
 
 SCHEMA = "ingest"
 
@@ -24,26 +27,62 @@ async def categories(conn: Conn | asyncpg.Pool) -> list[str]:
     return [r["name"] for r in rows]
 
 
-async def claim(conn: Conn, tool: Tool, digest: str) -> bool:
-    """Store ``tool`` as version 1 if its slug is free; False when the slug is already held.
+@dataclass(frozen=True, slots=True)
+class NewTool:
+    """A tool to store as version 1 with its ``ToolAnnounced``, should its slug be free: the record
+    (JSON) and its content hash, and the event for the outbox."""
 
-    The INSERT itself claims the slug: a concurrent identical submission waits on the unique
-    index until the first commits, then finds it.
-    """
-    created = await conn.fetchval(
-        f"WITH tool AS (INSERT INTO {SCHEMA}.tools (slug, vendor_key, category_key, current_version, "
-        "content_hash, record) VALUES ($1, $2, $3, 1, $4, $5::jsonb) "
-        "ON CONFLICT (slug) DO NOTHING RETURNING slug), "
-        f"version AS (INSERT INTO {SCHEMA}.tool_versions (slug, version, content_hash, record) "
-        "SELECT slug, 1, $4, $5::jsonb FROM tool RETURNING slug) "
-        "SELECT count(*) FROM version",
-        tool.slug,
-        identity_key(tool.vendor),
-        identity_key(tool.category),
-        digest,
-        tool.model_dump_json(),
+    tool: Tool
+    record: str
+    digest: str
+    event: Event
+
+
+def _outbox_row(event: Event) -> tuple[str, str, bytes, str]:
+    """``event`` as the outbox's columns, as ``verdicts.platform.outbox.enqueue`` writes them."""
+    headers = {**current_trace_headers(), **event_headers(event)}
+    return event.event_id, event.SUBJECT, event.model_dump_json().encode(), json.dumps(headers)
+
+
+# The rows claimed (slug free), their first versions and their outbox rows, in one statement: it
+# is atomic without a transaction around it, and the INSERT itself claims each slug (a concurrent
+# claim of the same slug waits on the unique index until the first commits, then finds it taken).
+# The NOTIFY wakes the outbox relay once the statement commits.
+_CLAIM = (
+    "WITH item AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::bytea[], $9::text[]) WITH ORDINALITY "
+    "AS i (slug, vendor_key, category_key, content_hash, record, event_id, subject, payload, headers, n)), "
+    f"tool AS (INSERT INTO {SCHEMA}.tools (slug, vendor_key, category_key, current_version, "
+    "content_hash, record) SELECT slug, vendor_key, category_key, 1, content_hash, record::jsonb "
+    # Slug order: concurrent batches take their slugs' locks in one order, so never deadlock.
+    "FROM item ORDER BY slug ON CONFLICT (slug) DO NOTHING RETURNING slug), "
+    f"version AS (INSERT INTO {SCHEMA}.tool_versions (slug, version, content_hash, record) "
+    "SELECT slug, 1, content_hash, record::jsonb FROM item JOIN tool USING (slug)), "
+    f"event AS (INSERT INTO {SCHEMA}.outbox (event_id, subject, payload, headers) "
+    "SELECT event_id, subject, payload, headers::jsonb FROM item JOIN tool USING (slug) ORDER BY n "
+    "RETURNING 1) "
+    "SELECT slug, (SELECT pg_notify($10, '') FROM (SELECT 1 FROM event LIMIT 1) AS any_event) "
+    "FROM tool"
+)
+
+
+async def claim(conn: Conn | asyncpg.Pool, new: Sequence[NewTool]) -> set[str]:
+    """Store each of ``new`` (slugs distinct) as version 1 and its event into the outbox where its
+    slug is free; returns the slugs so claimed (the others are held already)."""
+    if not new:
+        return set()
+    outbox = [_outbox_row(n.event) for n in new]
+    rows = await conn.fetch(
+        _CLAIM,
+        [n.tool.slug for n in new],
+        [identity_key(n.tool.vendor) for n in new],
+        [identity_key(n.tool.category) for n in new],
+        [n.digest for n in new],
+        [n.record for n in new],
+        *(list(column) for column in zip(*outbox, strict=True)),
+        channel(SCHEMA),
     )
-    return bool(created)
+    return {r["slug"] for r in rows}
 
 
 async def current(conn: Conn, slug: str) -> Current:
@@ -62,7 +101,7 @@ async def current(conn: Conn, slug: str) -> Current:
     )
 
 
-async def write_version(conn: Conn, tool: Tool, version: int, digest: str) -> None:
+async def write_version(conn: Conn, tool: Tool, record: str, version: int, digest: str) -> None:
     """Make ``tool`` the slug's current record as ``version``, keeping every version."""
     await conn.execute(
         f"WITH tool AS (UPDATE {SCHEMA}.tools SET current_version = $2, content_hash = $3, "
@@ -72,7 +111,7 @@ async def write_version(conn: Conn, tool: Tool, version: int, digest: str) -> No
         tool.slug,
         version,
         digest,
-        tool.model_dump_json(),
+        record,
         identity_key(tool.category),
     )
 
