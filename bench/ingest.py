@@ -1,28 +1,66 @@
-"""Tools accepted per second through HTTP (validation, slug lock, row + version + outbox)
-against a raw INSERT of the same rows, measured in the same run."""
+"""Tools accepted per second through HTTP (validation, slug lock, row + version + outbox, then the
+outbox relay's publish to JetStream) against what PostgreSQL does with the same rows and nothing
+else, measured in the same run:
+
+- ``POST /v1/tools`` (one tool a request) against single-row INSERTs, both CONCURRENCY in flight;
+- ``POST /v1/tools/batch`` (BATCH tools a request) against asyncpg ``COPY`` of BATCH rows at a time,
+  both BATCH_CONCURRENCY in flight.
+
+Both HTTP clocks stop when the outbox has published every announcement, and the service's CPU
+seconds (its whole process: HTTP, SQL, relay) are counted to the same point.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import httpx
 
-from bench.harness import Servers, admin_headers, service
+from bench.harness import Running, Servers, admin_headers, running_service
+from bench.table import Goal, Row
 from verdicts.platform.testing import sample_tools
 
 SAMPLE = sample_tools()
 CONCURRENCY = 16
+BATCH = 1000
+BATCH_CONCURRENCY = 2
+MIN_BATCH_TOOLS = 8000
+"""The batch path announces at least this many tools (whatever ``--tools`` says), so a figure
+rests on several batches."""
+
+RAW_TABLE = (
+    "CREATE TABLE IF NOT EXISTS {name} (slug text PRIMARY KEY, vendor_key text NOT NULL, "
+    "category_key text NOT NULL, current_version integer NOT NULL, content_hash text NOT NULL, "
+    "record jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+    "updated_at timestamptz NOT NULL DEFAULT now())"
+)
+COLUMNS = ("slug", "vendor_key", "category_key", "current_version", "content_hash", "record")
 
 
 def tools(n: int, run: str) -> list[dict[str, Any]]:
     return [{**SAMPLE[i % len(SAMPLE)], "name": f"Bench {run} Tool {i}"} for i in range(n)]
 
 
-async def _pool_map(items: list[Any], worker: Any) -> None:
+def raw_row(item: dict[str, Any]) -> tuple[Any, ...]:
+    """The row ingest keeps for ``item``, made the cheap way (the baselines' share of the work)."""
+    record = json.dumps(item)
+    return (
+        item["name"].lower().replace(" ", "-"),
+        item["vendor"].casefold(),
+        item["category"].casefold(),
+        1,
+        hashlib.sha256(record.encode()).hexdigest(),
+        record,
+    )
+
+
+async def _pool_map(items: list[Any], worker: Callable[[Any], Awaitable[None]], concurrency: int) -> None:
     queue: asyncio.Queue[Any] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
@@ -31,54 +69,165 @@ async def _pool_map(items: list[Any], worker: Any) -> None:
         while not queue.empty():
             await worker(queue.get_nowait())
 
-    await asyncio.gather(*(drain() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(drain() for _ in range(concurrency)))
 
 
-async def through_http(url: str, items: list[dict[str, Any]], headers: dict[str, str]) -> float:
-    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
+async def _outbox_drained(database_url: str, timeout_s: float = 600) -> None:
+    """Until the ingest outbox holds no unpublished row."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while await conn.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the ingest outbox did not drain")
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
 
-        async def post(item: dict[str, Any]) -> None:
-            response = await client.post("/v1/tools", json=item)
-            assert response.status_code == 201, response.text
 
+async def through_http(
+    service: Running,
+    database_url: str,
+    bodies: list[bytes],
+    path: str,
+    concurrency: int,
+    headers: dict[str, str],
+) -> tuple[float, float, float]:
+    """Seconds and service CPU seconds to POST every body (each answered 200/201) and publish
+    every announcement they caused; and the seconds until the last answer (all stored, not yet
+    all published)."""
+    headers = headers | {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=service.url, timeout=120, headers=headers) as client:
+
+        async def post(body: bytes) -> None:
+            response = await client.post(path, content=body)
+            assert response.status_code in (200, 201), response.text
+            if path.endswith("batch"):
+                assert response.json()["summary"]["rejected"] == 0, response.text
+
+        cpu = service.cpu_s()
         start = time.perf_counter()
-        await _pool_map(items, post)
-        return time.perf_counter() - start
+        await _pool_map(bodies, post, concurrency)
+        answered = time.perf_counter() - start
+        await _outbox_drained(database_url)
+        return time.perf_counter() - start, service.cpu_s() - cpu, answered
+
+
+async def _raw_pool(database_url: str, table: str, concurrency: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    assert pool is not None
+    await pool.execute(f"DROP TABLE IF EXISTS {table}")
+    await pool.execute(RAW_TABLE.format(name=table))
+    return pool
 
 
 async def raw_insert(database_url: str, items: list[dict[str, Any]]) -> float:
-    pool = await asyncpg.create_pool(database_url, min_size=CONCURRENCY, max_size=CONCURRENCY)
-    assert pool is not None
-    await pool.execute("CREATE TABLE IF NOT EXISTS bench_raw_tools (slug text PRIMARY KEY, record jsonb)")
+    """Seconds for single-row INSERTs (autocommit) of the rows, CONCURRENCY in flight."""
+    rows = [raw_row(item) for item in items]
+    pool = await _raw_pool(database_url, "bench_raw_tools", CONCURRENCY)
     try:
+        sql = f"INSERT INTO bench_raw_tools ({', '.join(COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
 
-        async def insert(item: dict[str, Any]) -> None:
-            await pool.execute(
-                "INSERT INTO bench_raw_tools (slug, record) VALUES ($1, $2::jsonb)",
-                item["name"].lower().replace(" ", "-"),
-                json.dumps(item),
-            )
+        async def insert(row: tuple[Any, ...]) -> None:
+            await pool.execute(sql, *row)
 
         start = time.perf_counter()
-        await _pool_map(items, insert)
+        await _pool_map(rows, insert, CONCURRENCY)
         return time.perf_counter() - start
     finally:
         await pool.close()
 
 
+async def raw_copy(database_url: str, items: list[dict[str, Any]]) -> float:
+    """Seconds for ``COPY`` of the rows, BATCH at a time, BATCH_CONCURRENCY in flight."""
+    rows = [raw_row(item) for item in items]
+    chunks = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+    pool = await _raw_pool(database_url, "bench_copy_tools", BATCH_CONCURRENCY)
+    try:
+
+        async def copy(chunk: list[tuple[Any, ...]]) -> None:
+            async with pool.acquire() as conn:
+                await conn.copy_records_to_table("bench_copy_tools", records=chunk, columns=COLUMNS)
+
+        start = time.perf_counter()
+        await _pool_map(chunks, copy, BATCH_CONCURRENCY)
+        return time.perf_counter() - start
+    finally:
+        await pool.close()
+
+
+def _batches(items: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(items[i : i + BATCH]).encode() for i in range(0, len(items), BATCH)]
+
+
 async def run(env: Servers, n: int) -> dict[str, float]:
-    baseline = await raw_insert(env.database_url, tools(n, "raw"))
+    batch_n = max(n, MIN_BATCH_TOOLS) // BATCH * BATCH
+    insert_s = await raw_insert(env.database_url, tools(n, "raw"))
+    copy_s = await raw_copy(env.database_url, tools(batch_n, "copy"))
     headers = await admin_headers(env)
-    with service("ingest", env) as url:
-        await through_http(url, tools(50, "warmup"), headers)
-        measured = await through_http(url, tools(n, "http"), headers)
-    return {"tools": n, "http_per_s": n / measured, "raw_insert_per_s": n / baseline}
+    singles = [json.dumps(t).encode() for t in tools(n, "http")]
+    batches = _batches(tools(batch_n, "batch"))
+    with running_service("ingest", env) as service:
+        db = env.database_url
+        await through_http(
+            service, db, [json.dumps(t).encode() for t in tools(50, "warm")], "/v1/tools", 4, headers
+        )
+        await through_http(service, db, _batches(tools(BATCH, "warm-batch")), "/v1/tools/batch", 1, headers)
+        http_s, http_cpu, http_answered_s = await through_http(
+            service, db, singles, "/v1/tools", CONCURRENCY, headers
+        )
+        batch_s, batch_cpu, batch_answered_s = await through_http(
+            service, db, batches, "/v1/tools/batch", BATCH_CONCURRENCY, headers
+        )
+    return {
+        "tools": n,
+        "http_per_s": n / http_s,
+        "raw_insert_per_s": n / insert_s,
+        "http_cpu_s_per_1000": http_cpu / n * 1000,
+        "http_answered_per_s": n / http_answered_s,
+        "batch_tools": batch_n,
+        "batch_per_s": batch_n / batch_s,
+        "copy_per_s": batch_n / copy_s,
+        "batch_cpu_s_per_1000": batch_cpu / batch_n * 1000,
+        "batch_answered_per_s": batch_n / batch_answered_s,
+    }
+
+
+def rows(result: dict[str, float]) -> list[Row]:
+    return [
+        Row(
+            "ingest: POST /v1/tools",
+            result["http_per_s"],
+            "tools/s",
+            Goal.at_least(0.3),
+            result["raw_insert_per_s"],
+            "raw INSERTs/s",
+            result["http_cpu_s_per_1000"],
+        ),
+        Row(
+            f"ingest: POST /v1/tools/batch ({BATCH:,} per batch)",
+            result["batch_per_s"],
+            "tools/s",
+            Goal.at_least(0.5),
+            result["copy_per_s"],
+            "COPY rows/s",
+            result["batch_cpu_s_per_1000"],
+        ),
+    ]
 
 
 def report(result: dict[str, float]) -> str:
     ratio = result["http_per_s"] / result["raw_insert_per_s"]
+    batch_ratio = result["batch_per_s"] / result["copy_per_s"]
     return (
         f"ingest: {result['http_per_s']:.0f} tools/s accepted over HTTP with the outbox vs "
         f"{result['raw_insert_per_s']:.0f} raw INSERTs/s of the same rows "
-        f"({int(result['tools'])} tools, {CONCURRENCY} concurrent): ratio {ratio:.2f}"
+        f"({int(result['tools'])} tools, {CONCURRENCY} concurrent): ratio {ratio:.2f}, "
+        f"service CPU {result['http_cpu_s_per_1000']:.2f} s per 1,000 requests "
+        f"(answered at {result['http_answered_per_s']:.0f}/s, before the outbox had published all)\n"
+        f"ingest: {result['batch_per_s']:.0f} tools/s in batches of {BATCH:,} vs "
+        f"{result['copy_per_s']:.0f} COPY rows/s of the same rows "
+        f"({int(result['batch_tools'])} tools, {BATCH_CONCURRENCY} batches in flight): "
+        f"ratio {batch_ratio:.2f}, service CPU {result['batch_cpu_s_per_1000']:.2f} s per 1,000 tools "
+        f"(answered at {result['batch_answered_per_s']:.0f}/s, before the outbox had published all)"
     )
