@@ -11,7 +11,7 @@ export UV_PYTHON := $(shell command -v python3.11 || command -v $(PYTHON))
 
 UV := .tools/bin/uv
 VENV := .venv/.synced
-.PHONY: up test bench sync lint typecheck docs-check fmt asyncapi clean browser kubectl
+.PHONY: up test bench bench-full bench-profile wrk sync lint typecheck docs-check fmt asyncapi clean browser kubectl
 
 up: $(VENV)
 	.venv/bin/verdicts up
@@ -46,9 +46,23 @@ kubectl: .tools/bin/uv
 	  .tools/bin/kubectl version --client; \
 	fi
 
-# Benchmarks print ratios against a baseline measured in the same run.
-bench: $(VENV)
+# Benchmarks print ratios against a baseline measured in the same run, in one table (bench/README.md).
+# The HTTP load comes from Debian's wrk (compiled, pinned away from the service).
+bench: $(VENV) wrk
 	.venv/bin/python -m bench
+
+bench-full: $(VENV) wrk
+	.venv/bin/python -m bench --full
+
+bench-profile: $(VENV) wrk
+	.venv/bin/python -m bench --profile
+
+wrk:
+	@if ! command -v wrk >/dev/null; then \
+	  echo "Installing Debian's wrk for the benchmarks..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	fi
 
 lint: $(VENV)
 	.venv/bin/ruff check .

@@ -1,43 +1,64 @@
-"""Run every benchmark: `make bench` (or `.venv/bin/python -m bench [--tools N]`).
+"""Benchmarks with their goals (issue #18), each a ratio against a baseline measured in the same run.
 
-`python -m bench chaos` runs the whole-pipeline chaos run (not in the default set: it takes many
-minutes); it prints each kill and each check."""
+  make bench          python -m bench            the goal table at sizes that take minutes
+  make bench-full     python -m bench --full     full sizes: 1,000,000 votes, the 100,000-vote crash
+                                                 run, and the model benchmarks (inference, panel)
+  make bench-profile  python -m bench --profile  py-spy profiles of votes and render, bench/results/
+  python -m bench chaos                          the whole-pipeline chaos run (many minutes)
+  python -m bench votes render ...               only those
+
+Every part prints its own report, then one table: figure, measured, baseline, ratio, goal, met,
+and the service's CPU seconds per 1,000 requests."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import time
 
-from bench import chaos, inference, ingest, panel, render, votes
+from bench import chaos, inference, ingest, pages, panel, pipeline, render, votes
 from bench.harness import llama, servers
+from bench.profile import profiled
+from bench.table import Row
+from bench.table import render as table
+
+GOALS = ("votes", "ingest", "render", "pages", "pipeline")
+MODELS = ("inference", "panel")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("only", nargs="*", choices=[[], "chaos", *GOALS, *MODELS], help="parts to run")
+    parser.add_argument("--full", action="store_true", help="full sizes and the model benchmarks")
+    parser.add_argument("--profile", action="store_true", help="py-spy votes and render into bench/results")
+    parser.add_argument("--tools", type=int, default=2000, help="tools announced in the ingest benchmark")
+    parser.add_argument("--site-tools", type=int, default=1000, help="tools in the render benchmark")
+    parser.add_argument("--raw-votes", type=int, default=20_000, help="raw JetStream publishes (baseline)")
+    parser.add_argument("--vote-seconds", type=float, default=15, help="seconds of each wrk votes run")
+    parser.add_argument("--memory-votes", type=int, help="votes before the second RSS reading")
+    parser.add_argument("--crash-votes", type=int, help="votes cast through the votes crash run")
+    parser.add_argument("--announcements", type=int, default=20, help="announcements timed in the pipeline")
+    parser.add_argument("--chaos-tools", type=int, default=50, help="tools in the pipeline chaos run")
+    parser.add_argument("--chaos-pipeline-votes", type=int, default=20_000, help="votes in the chaos run")
+    parser.add_argument("--chaos-updates", type=int, default=5, help="tools updated in the chaos run")
+    parser.add_argument("--chaos-seed", type=int, default=14, help="seed of the chaos monkey and workload")
+    parser.add_argument("--chaos-budget", type=float, default=2400, help="seconds to the chaos run's verdict")
+    args = parser.parse_args()
+    if args.memory_votes is None:
+        args.memory_votes = 1_000_000 if args.full else 100_000
+    if args.crash_votes is None:
+        args.crash_votes = 100_000 if args.full else 0
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tools", type=int, default=2000, help="tools announced in the ingest benchmark")
-    parser.add_argument(
-        "only",
-        nargs="*",
-        choices=[[], "chaos", "ingest", "inference", "panel", "render", "votes"],
-        help="benchmarks to run (all but chaos)",
-    )
-    parser.add_argument("--site-tools", type=int, default=1000, help="tools in the render benchmark")
-    parser.add_argument("--votes", type=int, default=20_000, help="votes in the throughput run")
-    parser.add_argument(
-        "--memory-votes", type=int, default=1_000_000, help="votes before the second RSS reading"
-    )
-    parser.add_argument("--chaos-votes", type=int, default=100_000, help="votes cast through the crash run")
-    parser.add_argument("--chaos-tools", type=int, default=50, help="tools in the pipeline chaos run")
-    parser.add_argument(
-        "--chaos-pipeline-votes", type=int, default=20_000, help="votes in the pipeline chaos run"
-    )
-    parser.add_argument("--chaos-updates", type=int, default=5, help="tools updated in the chaos run")
-    parser.add_argument("--chaos-seed", type=int, default=14, help="seed of the chaos monkey and workload")
-    parser.add_argument(
-        "--chaos-budget", type=float, default=2400, help="seconds before the chaos run's checks are final"
-    )
-    args = parser.parse_args()
-    chosen = set(args.only) or {"ingest", "inference", "panel", "render", "votes"}
+    args = arguments()
+    chosen = set(args.only) or {*GOALS, *(MODELS if args.full else ())}
+    if args.profile and not args.only:
+        chosen = {"votes", "render"}
+    started = time.monotonic()
+    rows: list[Row] = []
     if "chaos" in chosen:
         result = asyncio.run(
             chaos.chaos(
@@ -50,22 +71,42 @@ def main() -> None:
         )
         print(chaos.report(result), flush=True)
     if "votes" in chosen:
-        print(
-            votes.report(asyncio.run(votes.run(args.votes, args.memory_votes, args.chaos_votes))), flush=True
-        )
-    if not chosen & {"render", "ingest", "inference", "panel"}:
-        return
-    with servers() as env:
-        if "render" in chosen:
-            print(render.report(asyncio.run(render.run(env, args.site_tools))), flush=True)
-        if "ingest" in chosen:
-            print(ingest.report(asyncio.run(ingest.run(env, args.tools))), flush=True)
-        if "inference" in chosen:
-            with llama(env) as model_url:
-                print(inference.report(asyncio.run(inference.run(env, model_url))), flush=True)
-        if "panel" in chosen:
-            with llama(env) as model_url:
-                print(panel.report(asyncio.run(panel.run(env, model_url))), flush=True)
+        sizes = (args.raw_votes, args.memory_votes, args.crash_votes, args.vote_seconds)
+        measured = asyncio.run(votes.run(*sizes, profile=args.profile))
+        print(votes.report(measured), flush=True)
+        rows += votes.rows(measured)
+    if chosen & {"render", "ingest", "pages", "pipeline", *MODELS}:
+        with servers() as env:
+            if "render" in chosen:
+                with profiled(None, "render", enabled=args.profile):
+                    measured = asyncio.run(render.run(env, args.site_tools))
+                print(render.report(measured), flush=True)
+                rows += render.rows(measured)
+            if "ingest" in chosen:
+                measured = asyncio.run(ingest.run(env, args.tools))
+                print(ingest.report(measured), flush=True)
+                rows += ingest.rows(measured)
+            if "pages" in chosen:
+                measured = asyncio.run(pages.run(env))
+                print(pages.report(measured), flush=True)
+                rows += pages.rows(measured)
+            if "inference" in chosen:
+                with llama(env) as model_url:
+                    print(inference.report(asyncio.run(inference.run(env, model_url))), flush=True)
+            if "panel" in chosen:
+                with llama(env) as model_url:
+                    print(panel.report(asyncio.run(panel.run(env, model_url))), flush=True)
+    if "pipeline" in chosen:
+        measured = pipeline.run(args.announcements)
+        print(pipeline.report(measured), flush=True)
+        rows += pipeline.rows(measured)
+    if rows:
+        print(f"\nbenchmarks took {time.monotonic() - started:.0f} s on {cores()} cores\n", flush=True)
+        print(table(rows), flush=True)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psutil
@@ -21,6 +23,9 @@ from verdicts.platform.embedded.llama import EmbeddedLlama
 from verdicts.platform.embedded.nats import EmbeddedNats
 from verdicts.platform.embedded.postgres import EmbeddedPostgres
 from verdicts.platform.embedded.process import free_port
+
+if TYPE_CHECKING:
+    from bench.wrk import WrkResult
 
 VERDICTS = str(Path(sys.executable).parent / "verdicts")
 
@@ -66,6 +71,12 @@ SERVICE_CPUS = {0}
 """Where the measured service runs; the load generator gets the other cores (where there are any)."""
 
 
+def pin_to_service_cpus(pid: int) -> None:
+    """Keep a measured service on ``SERVICE_CPUS`` (where the machine has more cores than that)."""
+    if len(os.sched_getaffinity(0)) > len(SERVICE_CPUS):
+        os.sched_setaffinity(pid, SERVICE_CPUS)
+
+
 def load_cpus() -> set[int]:
     """The cores the load generator is pinned to: away from the service when the machine allows."""
     cpus = os.sched_getaffinity(0)
@@ -85,14 +96,13 @@ class Running:
         return float(times.user + times.system)
 
 
-@contextlib.contextmanager
-def measured_cpu(running: Running, requests: list[int]) -> Iterator[dict[str, float]]:
-    """Yields a dict that holds, after the block, ``cpu_s_per_1000``: the service's CPU seconds per
-    1,000 of the ``requests[0]`` requests the block reports having sent."""
-    before = running.cpu_s()
-    figures: dict[str, float] = {}
-    yield figures
-    figures["cpu_s_per_1000"] = (running.cpu_s() - before) / max(requests[0], 1) * 1000
+async def measured_run(service: Running, load: Callable[[], WrkResult]) -> dict[str, Any]:
+    """Run ``load`` (a wrk run, in a thread) against ``service``: its result, the answered rate and
+    the service's CPU seconds per 1,000 answers."""
+    before = service.cpu_s()
+    result = await asyncio.to_thread(load)
+    cpu_s = service.cpu_s() - before
+    return {"wrk": result, "per_s": result.per_s, "cpu_s_per_1000": cpu_s / max(result.requests, 1) * 1000}
 
 
 @contextlib.contextmanager
@@ -116,8 +126,7 @@ def running_service(name: str, env: Servers, extra_env: dict[str, str] | None = 
         **(extra_env or {}),
     }
     proc = subprocess.Popen([VERDICTS, "run", name], env=proc_env, stdout=subprocess.DEVNULL)
-    if len(os.sched_getaffinity(0)) > len(SERVICE_CPUS):
-        os.sched_setaffinity(proc.pid, SERVICE_CPUS)
+    pin_to_service_cpus(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -1,26 +1,44 @@
 """Votes: accepted votes per second end to end (HTTP -> JetStream -> tally in PostgreSQL) against
-the raw nats-py JetStream publish rate measured in the same run; accept latency; the votes
-process's resident memory before and after a million votes; the crash run at 100,000 votes."""
+the raw nats-py JetStream publish rate measured in the same run; the accept latency at half that
+raw rate; the votes process's resident memory after 10,000 votes and after many more; the crash
+run (SIGKILLs of nats-server, PostgreSQL and votes while voting).
+
+The HTTP load is wrk (``bench/wrk/votes.lua``: one ballot per distinct voter token and tool, each
+with its own nonce), pinned away from the votes process; beside each rate the votes process's CPU
+seconds per 1,000 requests."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nats
 import psutil
 from nats.js.api import StorageType, StreamConfig
 
+from bench.harness import Running, pin_to_service_cpus
+from bench.profile import profiled
+from bench.table import Goal, Row
+from bench.wrk import WrkResult, wrk
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "services" / "votes" / "tests"))
-from vote_chaos import Stack, announce_tools, cast_all, counted, running_stack, settled
+from vote_chaos import SECRET, TOOLS, Stack, announce_tools, cast_all, running_stack, settled
+
+from verdicts.votes.domain.tokens import issue_token
 
 CONCURRENCY = 32
+FIRST_READING = 10_000
+"""Votes before the first RSS reading (the service warm, its caches full)."""
+LATENCY_CONNECTIONS = 16
+"""Connections of the latency run, each pausing between ballots so that together they offer half
+the raw rate."""
 
 
 async def raw_publish_rate(nats_url: str, n: int) -> float:
@@ -50,36 +68,108 @@ def rss_mb(stack: Stack) -> float:
     return float(psutil.Process(stack.votes.pid).memory_info().rss) / 2**20
 
 
-async def accepted_rate(stack: Stack, votes: int, seed: int) -> dict[str, Any]:
-    """Distinct voters, one ballot each; the clock stops when PostgreSQL's tallies hold them all."""
-    before = await counted(stack)
-    started = time.perf_counter()
-    outcome = await cast_all(
-        stack, voters=votes, ballots_per_voter=1, concurrency=CONCURRENCY, rounds=0, seed=seed
-    )
-    want = {t: before.get(t, Counter()) + outcome.expected[t] for t in outcome.expected}
-    got = await settled(stack, want, within=600)
-    seconds = time.perf_counter() - started
-    latencies = sorted(outcome.latencies_ms)
-    return {
-        "accepted": outcome.accepted,
-        "per_s": outcome.accepted / seconds,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)],
-        "exact": got == {t: +c for t, c in want.items()},
-    }
+async def total_counted(stack: Stack) -> int:
+    conn = await asyncpg.connect(stack.postgres.url())
+    try:
+        return int(await conn.fetchval("SELECT coalesce(sum(ship + skip), 0) FROM votes.tallies"))
+    finally:
+        await conn.close()
 
 
-async def run(votes: int, memory_votes: int, chaos_votes: int) -> dict[str, Any]:
+@contextmanager
+def tokens_file(voters: int) -> Iterator[Path]:
+    """``voters`` voter tokens, one per line (each votes once on each tool)."""
+    with tempfile.NamedTemporaryFile("w", prefix="verdicts-bench-voters-", suffix=".txt") as file:
+        file.write("\n".join(issue_token(SECRET)[0] for _ in range(voters)) + "\n")
+        file.flush()
+        yield Path(file.name)
+
+
+class Ballots:
+    """Runs of wrk over one stack, numbering ballots on so that no (voter, tool) pair repeats."""
+
+    def __init__(self, stack: Stack, tokens: Path) -> None:
+        self.stack = stack
+        self.tokens = tokens
+        self.cast = 0
+        assert stack.votes.pid is not None
+        self.service = Running(stack.url, stack.votes.pid)
+
+    async def counted_at_least(self, total: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while await total_counted(self.stack) < total and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # PostgreSQL has no event to wait on
+
+    async def run(
+        self, *, limit: int = 0, duration_s: float = 600, connections: int = CONCURRENCY, delay_ms: int = 0
+    ) -> dict[str, Any]:
+        """One wrk run; the clock stops when PostgreSQL's tallies hold every ballot accepted."""
+        before = await total_counted(self.stack)
+        cpu_before = self.service.cpu_s()
+        started = time.perf_counter()
+        result: WrkResult = await asyncio.to_thread(
+            wrk,
+            self.stack.url,
+            "votes",
+            self.tokens,
+            ",".join(TOOLS),
+            limit,
+            delay_ms,
+            1,
+            self.cast,
+            connections=connections,
+            duration_s=duration_s,
+        )
+        self.cast += result.sent
+        cpu_s = self.service.cpu_s() - cpu_before
+        await self.counted_at_least(before + result.ok, within=600)
+        seconds = time.perf_counter() - started
+        await asyncio.sleep(1)  # ballots in flight when wrk stopped may still land
+        counted = await total_counted(self.stack) - before
+        return {
+            "wrk": result,
+            "accepted": result.ok,
+            "per_s": result.ok / seconds,
+            "http_per_s": result.per_s,
+            "cpu_s_per_1000": cpu_s / max(result.requests, 1) * 1000,
+            # Exact: every 202 counted, and nothing counted that was not sent (an answer wrk cut
+            # off at its stop may be counted without a 202 seen).
+            "exact": result.ok <= counted <= result.sent,
+            "counted": counted,
+        }
+
+
+async def run(
+    votes: int, memory_votes: int, chaos_votes: int, duration_s: float = 15, *, profile: bool = False
+) -> dict[str, Any]:
+    """``votes`` raw publishes for the baseline; wrk runs of ``duration_s``; RSS after
+    ``memory_votes``; a crash run of ``chaos_votes`` (none when 0); py-spy of the votes process
+    during the throughput run when ``profile``."""
     results: dict[str, Any] = {}
     with running_stack(Path(tempfile.mkdtemp(prefix="verdicts-bench-votes-"))) as stack:
+        assert stack.votes.pid is not None
         await announce_tools(stack)
         await settled(stack, {}, within=0)
+        pin_to_service_cpus(stack.votes.pid)
         results["raw_per_s"] = await raw_publish_rate(stack.nats.url, votes)
-        results["http"] = await accepted_rate(stack, votes, seed=1)
-        results["rss_before_mb"] = rss_mb(stack)
-        if memory_votes:
-            results["memory"] = await accepted_rate(stack, memory_votes, seed=2)
+        total = max(memory_votes, FIRST_READING) + 200_000
+        with tokens_file(-(-total // len(TOOLS))) as tokens:
+            ballots = Ballots(stack, tokens)
+            await ballots.run(limit=FIRST_READING)
+            results["rss_first_mb"] = rss_mb(stack)
+            with profiled(stack.votes.pid, "votes", enabled=profile):
+                results["http"] = await ballots.run(duration_s=duration_s)
+            half = results["raw_per_s"] / 2
+            # Each connection pauses between ballots; what an answer takes comes on top of the pause.
+            pause_ms = max(1, round(LATENCY_CONNECTIONS * 1000 / half - results["http"]["wrk"].p50_ms / 4))
+            results["latency"] = await ballots.run(
+                duration_s=duration_s, connections=LATENCY_CONNECTIONS, delay_ms=pause_ms
+            )
+            results["latency"]["offered_per_s"] = half
+            left = memory_votes - await total_counted(stack)
+            if left > 0:
+                await ballots.run(limit=left)
+            results["memory_votes"] = await total_counted(stack)
             results["rss_after_mb"] = rss_mb(stack)
     if chaos_votes:
         with running_stack(Path(tempfile.mkdtemp(prefix="verdicts-bench-chaos-"))) as stack:
@@ -100,17 +190,51 @@ async def run(votes: int, memory_votes: int, chaos_votes: int) -> dict[str, Any]
     return results
 
 
+def rows(r: dict[str, Any]) -> list[Row]:
+    http, latency = r["http"], r["latency"]
+    found = [
+        Row(
+            "votes: accepted/s end to end (HTTP -> JetStream -> tally)",
+            http["per_s"],
+            "votes/s",
+            Goal.at_least(0.5),
+            r["raw_per_s"],
+            "raw JetStream publishes/s",
+            http["cpu_s_per_1000"],
+        ),
+        Row(
+            f"votes: p99 accept latency at {latency['wrk'].per_s:,.0f}/s"
+            f" (half raw: {latency['offered_per_s']:,.0f}/s offered)",
+            latency["wrk"].p99_ms,
+            "ms",
+            Goal.at_most(25),
+            cpu_s_per_1000=latency["cpu_s_per_1000"],
+        ),
+        Row(
+            f"votes: process RSS after {r['memory_votes']:,} votes",
+            r["rss_after_mb"],
+            "MiB",
+            Goal.at_most(1.2),
+            r["rss_first_mb"],
+            f"MiB after {FIRST_READING:,}",
+        ),
+    ]
+    return found
+
+
 def report(r: dict[str, Any]) -> str:
-    http = r["http"]
+    http, latency = r["http"], r["latency"]
     lines = [
         "votes:",
         f"  raw nats-py JetStream publish: {r['raw_per_s']:,.0f} msg/s ({CONCURRENCY} in flight)",
-        f"  accepted votes end to end (HTTP -> JetStream -> tally): {http['per_s']:,.0f} votes/s "
-        f"({http['accepted']:,} votes) -> ratio {http['per_s'] / r['raw_per_s']:.2f} (goal >= 0.5)",
-        f"  accept latency p50 {http['p50_ms']:.1f} ms, p99 {http['p99_ms']:.1f} ms; "
-        f"tallies exact: {http['exact']}",
-        f"  votes process RSS {r['rss_before_mb']:.0f} MiB before"
-        + (f", {r['rss_after_mb']:.0f} MiB after {r['memory']['accepted']:,} more" if "memory" in r else ""),
+        f"  accepted end to end: {http['per_s']:,.0f} votes/s ({http['accepted']:,} votes, HTTP answers"
+        f" {http['http_per_s']:,.0f}/s, p50 {http['wrk'].p50_ms:.1f} ms, p99 {http['wrk'].p99_ms:.1f} ms);"
+        f" counted exactly: {http['exact']}",
+        f"  at {latency['wrk'].per_s:,.0f}/s: p50 {latency['wrk'].p50_ms:.1f} ms,"
+        f" p90 {latency['wrk'].p90_ms:.1f} ms, p99 {latency['wrk'].p99_ms:.1f} ms; statuses"
+        f" {latency['wrk'].statuses}; counted exactly: {latency['exact']}",
+        f"  votes process RSS {r['rss_first_mb']:.0f} MiB after {FIRST_READING:,} votes,"
+        f" {r['rss_after_mb']:.0f} MiB after {r['memory_votes']:,}",
     ]
     if "chaos" in r:
         c = r["chaos"]
