@@ -41,24 +41,6 @@ def settings_or_exit() -> PlatformSettings:
         raise
 
 
-def serve(app: object, settings: PlatformSettings) -> bool:
-    """Serve until SIGINT/SIGTERM; False when the app failed to start."""
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
-    )
-    server.run()
-    return bool(server.started)
-
-
 @click.group()
 def main() -> None:
     """Verdicts: AI tool A vs B, which one should you ship with?"""
@@ -72,6 +54,7 @@ def up() -> None:
     from verdicts.cli.demo import announce_demo_in_background
     from verdicts.cli.keys import auth_headers, ensure_admin_key
     from verdicts.cli.registry import load_all
+    from verdicts.cli.serving import serve
     from verdicts.cli.stack import (
         EmbeddedSettings,
         home_lock,
@@ -141,6 +124,7 @@ def up() -> None:
 def run(name: str) -> None:
     """Run one service alone (what a Kubernetes pod runs)."""
     from verdicts.cli.registry import load_service, schema_of
+    from verdicts.cli.serving import serve
     from verdicts.platform.db_roles import url_variable
     from verdicts.platform.service import build_app
 

@@ -9,7 +9,7 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -84,6 +84,10 @@ class PlatformSettings(DeliverySettings):
     home: Path = Field(default=Path(".verdicts"), description="Where embedded data lives")
     host: str = Field(default="127.0.0.1", description="HTTP bind address")
     port: int = Field(default=8000, ge=0, le=65535, description="HTTP port")
+    http_server: Literal["granian", "uvicorn"] = Field(
+        default="granian",
+        description="What serves the HTTP API in the process: granian (embedded, faster) or uvicorn",
+    )
     model_url: str = Field(
         default="",
         description="OpenAI-compatible URL of the local model server; empty starts llama.cpp",
