@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -10,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Decision
 
 from verdicts.platform import telemetry
-from verdicts.platform.telemetry import NoRootDatabaseSpans, current_traceparent, span_from
+from verdicts.platform.telemetry import NoRootDatabaseSpans, current_traceparent, default_sampler, span_from
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +64,18 @@ def test_a_database_call_outside_any_trace_is_not_sampled_and_other_roots_are():
     assert poll.decision is Decision.DROP
     request = sampler.should_sample(None, 1, "POST /v1/tools", attributes={"http.method": "POST"})
     assert request.decision is Decision.RECORD_AND_SAMPLE
+
+
+def test_a_share_of_new_traces_is_recorded_and_a_sampled_trace_stays_whole():
+    sampler = default_sampler(0.1)
+    assert sampler is not None
+    roots = [sampler.should_sample(None, random.getrandbits(128), "POST /v1/votes") for _ in range(2000)]
+    recorded = sum(r.decision is Decision.RECORD_AND_SAMPLE for r in roots)
+    assert 100 < recorded < 300  # about 10 %
+    sampled_parent = trace.set_span_in_context(
+        trace.NonRecordingSpan(
+            trace.SpanContext(1, 2, is_remote=True, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+        )
+    )
+    child = sampler.should_sample(sampled_parent, 1, "vote batch")
+    assert child.decision is Decision.RECORD_AND_SAMPLE

@@ -309,7 +309,7 @@ def build_app(
     """The ASGI app for ``specs``; its lifespan starts and stops everything they need."""
     settings = settings or platform_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    configure_telemetry("verdicts-" + "+".join(s.name for s in specs))
+    configure_telemetry("verdicts-" + "+".join(s.name for s in specs), settings.trace_sample_ratio)
     runtime = build_runtime(specs, settings)
 
     @contextlib.asynccontextmanager

@@ -88,6 +88,12 @@ class PlatformSettings(DeliverySettings):
         default="granian",
         description="What serves the HTTP API in the process: granian (embedded, faster) or uvicorn",
     )
+    trace_sample_ratio: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of new traces recorded (a trace's later spans follow its first); 1 records all",
+    )
     model_url: str = Field(
         default="",
         description="OpenAI-compatible URL of the local model server; empty starts llama.cpp",

@@ -17,11 +17,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_ON,
     Decision,
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -43,7 +43,11 @@ def redact_secret_headers() -> None:
 
 
 class NoRootDatabaseSpans(Sampler):
-    """Samples every root span but a database call's (a poll outside any trace)."""
+    """Samples ``ratio`` of root spans (by trace id, so every service agrees) but never a database
+    call's (a poll outside any trace)."""
+
+    def __init__(self, ratio: float = 1.0) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
 
     def should_sample(
         self,
@@ -57,15 +61,16 @@ class NoRootDatabaseSpans(Sampler):
     ) -> SamplingResult:
         if attributes and ("db.system" in attributes or "db.system.name" in attributes):
             return SamplingResult(Decision.DROP)
-        return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        return self.ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
-        return "NoRootDatabaseSpans"
+        return f"NoRootDatabaseSpans{{{self.ratio.rate}}}"
 
 
-def default_sampler() -> Sampler | None:
-    """Ours unless the environment names one (``OTEL_TRACES_SAMPLER``)."""
-    return None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=NoRootDatabaseSpans())
+def default_sampler(ratio: float = 1.0) -> Sampler | None:
+    """Ours unless the environment names one (``OTEL_TRACES_SAMPLER``). Sampling, not dropping:
+    a span not sampled costs almost nothing, and a sampled trace is whole across services."""
+    return None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=NoRootDatabaseSpans(ratio))
 
 
 def instrument_asyncpg() -> None:
@@ -77,15 +82,16 @@ def instrument_asyncpg() -> None:
         instrumentor.instrument()
 
 
-def configure_telemetry(service_name: str) -> TracerProvider:
-    """Install a tracer provider once per process (standard ``OTEL_*`` variables apply)."""
+def configure_telemetry(service_name: str, sample_ratio: float = 1.0) -> TracerProvider:
+    """Install a tracer provider once per process (standard ``OTEL_*`` variables apply), recording
+    ``sample_ratio`` of new traces."""
     global _configured
     redact_secret_headers()
     provider = trace.get_tracer_provider()
     if _configured and isinstance(provider, TracerProvider):
         return provider
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    sdk_provider = TracerProvider(resource=resource, sampler=default_sampler())
+    sdk_provider = TracerProvider(resource=resource, sampler=default_sampler(sample_ratio))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
