@@ -41,6 +41,11 @@ from verdicts.platform.streams import provision_streams
 SERVER_FIXTURES = frozenset({"nats_server", "postgres_server", "llama_server", "vllm_stand_in"})
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests read whole traces (and the services they start inherit this): record every one.
+    os.environ.setdefault("VERDICTS_TRACE_SAMPLE_RATIO", "1")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``pytest -m unit`` starts no server: a unit test that asks for one is a mistake."""
     if item.get_closest_marker("unit") is not None:
