@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -44,22 +44,34 @@ def event_headers(event: Event) -> dict[str, str]:
     return {MSG_ID_HEADER: event.event_id, EVENT_TYPE_HEADER: event.type}
 
 
-async def enqueue(conn: Conn, schema: str, event: Event) -> None:
-    """Write ``event`` to the outbox inside the caller's transaction."""
-    headers = {**current_trace_headers(), **event_headers(event)}
-    # One round trip: the row, and a NOTIFY that is delivered on commit only (so a
-    # rolled-back event never wakes the relay).
-    await conn.execute(
+def _enqueue_sql(schema: str) -> str:
+    # One statement: the row, and a NOTIFY that is delivered on commit only (so a rolled-back
+    # event never wakes the relay).
+    return (
         f'WITH row AS (INSERT INTO "{check_schema_name(schema)}".outbox '
         "(event_id, subject, payload, headers) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
-        "SELECT pg_notify($5, '') FROM row",
-        event.event_id,
-        event.SUBJECT,
-        event.model_dump_json().encode(),
-        json.dumps(headers),
-        channel(schema),
+        "SELECT pg_notify($5, '') FROM row"
     )
+
+
+def _row(schema: str, event: Event, trace_headers: Mapping[str, str]) -> tuple[Any, ...]:
+    headers = {**trace_headers, **event_headers(event)}
+    payload = event.model_dump_json().encode()
+    return (event.event_id, event.SUBJECT, payload, json.dumps(headers), channel(schema))
+
+
+async def enqueue(conn: Conn, schema: str, event: Event) -> None:
+    """Write ``event`` to the outbox inside the caller's transaction."""
+    await conn.execute(_enqueue_sql(schema), *_row(schema, event, current_trace_headers()))
+
+
+async def enqueue_many(conn: Conn, schema: str, events: Iterable[tuple[Event, Mapping[str, str]]]) -> None:
+    """Write ``events`` to the outbox inside the caller's transaction in one pipelined round trip,
+    each with the trace headers it was produced under (``current_trace_headers()`` then)."""
+    rows = [_row(schema, event, trace_headers) for event, trace_headers in events]
+    if rows:
+        await conn.executemany(_enqueue_sql(schema), rows)
 
 
 WAITED_OUT: tuple[type[BaseException], ...] = (

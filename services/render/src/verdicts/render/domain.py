@@ -124,6 +124,24 @@ def comparison_page(a: str, b: str) -> str:
     return f"compare:{a}:{b}"
 
 
+def tools_shown(pages: Iterable[str]) -> list[str]:
+    """The tools a batch of page keys is about (a comparison's two, a tool page's or badge's one):
+    read together before the batch renders."""
+    slugs: dict[str, None] = {}
+    for page in pages:
+        kind, _, rest = page.partition(":")
+        if kind == "compare":
+            slugs |= dict.fromkeys(rest.split(":", 1))
+        elif kind in ("tool", "badge"):
+            slugs[rest] = None
+    return list(slugs)
+
+
+def tool_pages(pages: Iterable[str]) -> list[str]:
+    """The tools whose own page is among ``pages`` (each lists the tool's comparisons)."""
+    return [rest for kind, _, rest in (p.partition(":") for p in pages) if kind == "tool"]
+
+
 def pages_touched(
     slug: str, category: str, announced_at: datetime, pairs: Iterable[tuple[str, str]]
 ) -> list[str]:
@@ -387,10 +405,30 @@ def badge_label(view: ToolView) -> str:
 # --- plain data: the JSON beside each page and its JSON-LD ------------------------------------
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+"""Each type met by ``plain``: its dataclass field names, or ``None`` when not a dataclass."""
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    if kind not in _FIELDS:
+        dataclass = dataclasses.is_dataclass(kind)
+        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if dataclass else None
+    return _FIELDS[kind]
+
+
 def plain(value: Any) -> Any:
     """Views as JSON-ready data (dataclasses, dates, decimals and models included)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
+    names = _field_names(kind)
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -5,6 +5,7 @@ decided in ``domain``; this module reads the views and fills the templates."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from markupsafe import Markup
 from verdicts.platform.db import Conn
 from verdicts.render import store
 from verdicts.render.domain import (
+    RankingView,
     ToolView,
     badge_label,
     by_panel_ship,
@@ -34,6 +36,8 @@ from verdicts.render.domain import (
     standing_text,
     tool_data,
     tool_ld,
+    tool_pages,
+    tools_shown,
     week_bounds,
 )
 
@@ -56,6 +60,54 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(text.replace("&", "\\u0026"))  # noqa: S704 - escaped above
 
 
+class Views:
+    """What a batch of pages reads of the read model: each tool's view and each category's ranking
+    read once, tools asked for together read together (``store.tool_views``), so a batch of
+    pages costs a few queries rather than a few per page."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._tools: dict[str, ToolView | None] = {}
+        self._rankings: dict[str, RankingView | None] = {}
+        self._pairs: dict[str, list[tuple[str, str]]] = {}
+
+    async def load(self, slugs: Iterable[str]) -> None:
+        """Read the views of ``slugs`` not read yet, together."""
+        missing = [s for s in dict.fromkeys(slugs) if s not in self._tools]
+        if missing:
+            found = await store.tool_views(self.conn, missing)
+            self._tools |= {s: found.get(s) for s in missing}
+
+    async def prepare(self, pages: Iterable[str]) -> None:
+        """Read together what a batch of page keys shows: its tools, and the tool pages' pairs."""
+        pages = list(pages)
+        await self.load(tools_shown(pages))
+        slugs = [s for s in tool_pages(pages) if s not in self._pairs]
+        if slugs:
+            self._pairs |= await store.pairs_of_each(self.conn, slugs)
+
+    async def pairs_of(self, slug: str) -> list[tuple[str, str]]:
+        """The comparisons kept current that include the tool (``store.pairs_of``)."""
+        if slug not in self._pairs:
+            self._pairs[slug] = await store.pairs_of(self.conn, slug)
+        return self._pairs[slug]
+
+    async def tool(self, slug: str) -> ToolView | None:
+        await self.load([slug])
+        return self._tools[slug]
+
+    async def tools(self, slugs: Iterable[str]) -> list[ToolView]:
+        """The views of the known tools among ``slugs``, in their order."""
+        slugs = list(slugs)
+        await self.load(slugs)
+        return [v for s in slugs if (v := self._tools[s]) is not None]
+
+    async def ranking(self, category: str) -> RankingView | None:
+        if category not in self._rankings:
+            self._rankings[category] = await store.ranking(self.conn, category)
+        return self._rankings[category]
+
+
 class Site:
     def __init__(self, base_url: str, gap_flag_points: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -66,6 +118,7 @@ class Site:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # package files: compiled once, never checked again
         )
         self.env.filters["pct"] = pct
         self.env.globals |= {
@@ -81,43 +134,46 @@ class Site:
         )
         return [
             Output(f"{path}index.html", html.encode(), "text/html; charset=utf-8", kind),
-            Output(
-                f"{path}index.json", json.dumps(plain(data), indent=1).encode(), "application/json", "json"
-            ),
+            Output(f"{path}index.json", json.dumps(data, default=plain).encode(), "application/json", "json"),
         ]
 
-    async def render(self, conn: Conn, page: str) -> list[Output]:
+    async def render(self, conn: Conn, page: str, views: Views | None = None) -> list[Output]:
+        """A page's files; ``views`` shared by a batch of pages reads each tool once."""
+        views = Views(conn) if views is None else views
         kind, _, rest = page.partition(":")
         if kind == "compare":
             a, b = rest.split(":", 1)
-            return await self.comparison(conn, a, b)
+            return await self.comparison(conn, a, b, views)
         if kind == "tool":
-            return await self.tool(conn, rest)
+            return await self.tool(conn, rest, views)
         if kind == "badge":
-            return await self.badge(conn, rest)
+            return await self.badge(conn, rest, views)
         if kind == "category":
-            return await self.category(conn, rest)
+            return await self.category(conn, rest, views)
         if kind == "issue":
-            return await self.issue(conn, rest)
+            return await self.issue(conn, rest, views)
         if kind == "home":
-            return await self.home(conn)
+            return await self.home(conn, views)
         if kind == "feed":
-            return await self.feed(conn)
+            return await self.feed(conn, views)
         raise ValueError(f"unknown page {page!r}")
 
     async def comparison_data(self, conn: Conn, a: str, b: str) -> dict[str, Any] | None:
         """A comparison's JSON from the read model (``None`` when a tool is not known)."""
-        left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
+        found = await store.tool_views(conn, [a, b])
+        left, right = found.get(a), found.get(b)
         if left is None or right is None:
             return None
         return comparison_data(left, right, self.gap_flag_points, self.base_url)
 
-    async def comparison(self, conn: Conn, a: str, b: str) -> list[Output]:
-        left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
+    async def comparison(self, conn: Conn, a: str, b: str, read: Views | None = None) -> list[Output]:
+        read = Views(conn) if read is None else read
+        await read.load([a, b])
+        left, right = await read.tool(a), await read.tool(b)
         if left is None or right is None:
             return []
         views = [left, right]
-        rankings = {c: await store.ranking(conn, c) for c in {v.tool.category for v in views}}
+        rankings = {c: await read.ranking(c) for c in {v.tool.category for v in views}}
         standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
         return self._html(
             "compare.html",
@@ -135,11 +191,12 @@ class Site:
             jsonld=json_ld(comparison_ld(views, self.base_url)),
         )
 
-    async def tool(self, conn: Conn, slug: str) -> list[Output]:
-        view = await store.tool_view(conn, slug)
+    async def tool(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
+        read = Views(conn) if read is None else read
+        view = await read.tool(slug)
         if view is None:
             return []
-        rivals = [b if a == slug else a for a, b in await store.pairs_of(conn, slug)]
+        rivals = [b if a == slug else a for a, b in await read.pairs_of(slug)]
         return self._html(
             "tool.html",
             f"tools/{slug}/",
@@ -153,8 +210,8 @@ class Site:
             jsonld=json_ld(tool_ld(view, self.base_url)),
         )
 
-    async def badge(self, conn: Conn, slug: str) -> list[Output]:
-        view = await store.tool_view(conn, slug)
+    async def badge(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
+        view = await (Views(conn) if read is None else read).tool(slug)
         if view is None:
             return []
         svg = self.env.get_template("badge.svg").render(
@@ -162,14 +219,13 @@ class Site:
         )
         return [Output(f"badges/{slug}.svg", svg.encode(), "image/svg+xml", "badge")]
 
-    async def category(self, conn: Conn, category: str) -> list[Output]:
-        views = [
-            v for s in await store.slugs(conn, category=category) if (v := await store.tool_view(conn, s))
-        ]
+    async def category(self, conn: Conn, category: str, read: Views | None = None) -> list[Output]:
+        read = Views(conn) if read is None else read
+        views = await read.tools(await store.slugs(conn, category=category))
         if not views:
             return []
         views = by_panel_ship(views)
-        ranking = await store.ranking(conn, category)
+        ranking = await read.ranking(category)
         return self._html(
             "category.html",
             f"categories/{slugify(category)}/",
@@ -181,13 +237,16 @@ class Site:
             chart=ranking_chart(ranking.items) if ranking and ranking.items else None,
         )
 
-    async def home(self, conn: Conn) -> list[Output]:
+    async def home(self, conn: Conn, read: Views | None = None) -> list[Output]:
         """Latest comparisons, then latest verdicts, categories and weekly issues; while panels are
         still running, how far they are (and on an empty site, how to add tools)."""
-        views = [v for s in await store.latest_slugs(conn, 24) if (v := await store.tool_view(conn, s))]
+        read = Views(conn) if read is None else read
+        latest, latest_pairs = await store.latest_slugs(conn, 24), await store.latest_pairs(conn, 12)
+        await read.load([*latest, *(s for pair in latest_pairs for s in pair)])
+        views = await read.tools(latest)
         pairs = []
-        for a, b in await store.latest_pairs(conn, 12):
-            left, right = await store.tool_view(conn, a), await store.tool_view(conn, b)
+        for a, b in latest_pairs:
+            left, right = await read.tool(a), await read.tool(b)
             if left is not None and right is not None:
                 pairs.append((left, right))
         complete, total = await store.panel_progress(conn)
@@ -216,18 +275,19 @@ class Site:
         )
 
     @staticmethod
-    async def week_contents(conn: Conn, week: str) -> tuple[list[ToolView], list[dict[str, Any]]]:
+    async def week_contents(
+        conn: Conn, week: str, read: Views | None = None
+    ) -> tuple[list[ToolView], list[dict[str, Any]]]:
         """A week's announced tools and its flipped verdicts (each with its tool's name)."""
+        read = Views(conn) if read is None else read
         announced, flips = await store.week_of(conn, *week_bounds(week))
-        views = [v for s in announced if (v := await store.tool_view(conn, s))]
-        names = {
-            s: (v.tool.name if (v := await store.tool_view(conn, s)) else s)
-            for s in {f["slug"] for f in flips}
-        }
+        await read.load([*announced, *(f["slug"] for f in flips)])
+        views = await read.tools(announced)
+        names = {s: (v.tool.name if (v := await read.tool(s)) else s) for s in {f["slug"] for f in flips}}
         return views, [f | {"name": names[f["slug"]]} for f in flips]
 
-    async def issue(self, conn: Conn, week: str) -> list[Output]:
-        views, flipped = await self.week_contents(conn, week)
+    async def issue(self, conn: Conn, week: str, read: Views | None = None) -> list[Output]:
+        views, flipped = await self.week_contents(conn, week, read)
         return self._html(
             "issue.html",
             f"weekly/{week}/",
@@ -238,10 +298,11 @@ class Site:
             flipped=flipped,
         )
 
-    async def feed(self, conn: Conn) -> list[Output]:
+    async def feed(self, conn: Conn, read: Views | None = None) -> list[Output]:
+        read = Views(conn) if read is None else read
         entries: list[dict[str, Any]] = []
         for week in issue_weeks(await store.issue_times(conn))[:20]:
-            views, flipped = await self.week_contents(conn, week)
+            views, flipped = await self.week_contents(conn, week, read)
             moments = [*(v.announced_at for v in views), *(f["received_at"] for f in flipped)]
             newest = max(moments, default=datetime.now(UTC))
             entries.append({"week": week, "views": views, "flipped": flipped, "updated": newest})

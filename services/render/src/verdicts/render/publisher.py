@@ -1,18 +1,54 @@
 """Where pages go: a publisher interface, with a directory implementation (local, `verdicts up`)
-and room for object storage. Writes are atomic: a reader sees the old page or the new, never half."""
+and room for object storage. Writes are atomic: a reader sees the old page or the new, never half.
+
+A batch (``publish_all``) is written with one sync for all its files, not one per file: every
+file is written beside its target under a temporary name, the file system is synced once (all
+their bytes on disk), then each is renamed over its target, and the file system is synced once
+more (the renames on disk). A crash before the renames leaves the old files; after, the new ones,
+whole: never an empty or half-written file (the rename of a file whose bytes are not yet on disk
+is what leaves empty files after a crash). Where ``syncfs(2)`` is missing (not Linux), each file
+and each directory touched is synced instead.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
+import sys
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
+
+File = tuple[str, bytes, str]
+"""A file to publish: its site path (relative, '/'-separated), its bytes, its content type."""
 
 
 class Publisher(Protocol):
     def publish(self, path: str, body: bytes, content_type: str) -> None:
         """Store ``body`` at ``path`` (relative, '/'-separated), replacing what was there."""
+
+    def publish_all(self, files: Sequence[File]) -> None:
+        """Store every file, each replacing what was there (a path given twice keeps its last)."""
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """``syncfs(2)`` from the C library (Linux), or ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+SYNCFS = _syncfs()
 
 
 class DirectoryPublisher:
@@ -29,17 +65,48 @@ class DirectoryPublisher:
         return target
 
     def publish(self, path: str, body: bytes, content_type: str) -> None:
-        target = self.resolve(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        self.publish_all([(path, body, content_type)])
+
+    def publish_all(self, files: Sequence[File]) -> None:
+        latest = {self.resolve(path): body for path, body, _ in files}
+        if not latest:
+            return
+        staged: list[tuple[str, Path]] = []
         try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(body)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)  # atomic on POSIX within one file system
+            for target, body in latest.items():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+                staged.append((temporary, target))
+                with os.fdopen(descriptor, "wb") as file:
+                    os.fchmod(file.fileno(), 0o644)
+                    file.write(body)
+                    if SYNCFS is None:
+                        file.flush()
+                        os.fsync(file.fileno())
+            self._sync()  # every byte on disk before any name points at it
+            for temporary, target in staged:
+                os.replace(temporary, target)  # atomic on POSIX within one file system
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+            for temporary, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
             raise
+        self._sync(directories={target.parent for target in latest})  # the renames on disk
+
+    def _sync(self, directories: Iterable[Path] = ()) -> None:
+        """Flush the site's file system once (``syncfs``); without it, fsync ``directories``."""
+        if SYNCFS is not None:
+            descriptor = os.open(self.root, os.O_RDONLY)
+            try:
+                if SYNCFS(descriptor) != 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, os.strerror(error))
+            finally:
+                os.close(descriptor)
+            return
+        for directory in directories:
+            descriptor = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)

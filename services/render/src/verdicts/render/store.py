@@ -13,7 +13,15 @@ from typing import Any
 from verdicts.contracts import PanelVerdictUpdated, RankingUpdated, ReviewCompleted, TallyUpdated, Tool
 from verdicts.platform.db import Conn
 from verdicts.platform.telemetry import current_traceparent
-from verdicts.render.domain import Community, Panel, RankedView, RankingView, ToolView, review_view
+from verdicts.render.domain import (
+    Community,
+    Panel,
+    RankedView,
+    RankingView,
+    ReviewView,
+    ToolView,
+    review_view,
+)
 
 SCHEMA = "render"
 
@@ -223,68 +231,97 @@ async def pairs_of(conn: Conn, slug: str) -> list[tuple[str, str]]:
     return [(r["a"], r["b"]) for r in rows]
 
 
+async def pairs_of_each(conn: Conn, slugs: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """``pairs_of`` for each of ``slugs``, in one query."""
+    wanted = sorted(set(slugs))
+    found: dict[str, list[tuple[str, str]]] = {s: [] for s in wanted}
+    if wanted:
+        for r in await conn.fetch(
+            f"SELECT a, b FROM {SCHEMA}.pairs WHERE a = ANY($1::text[]) OR b = ANY($1::text[]) ORDER BY a, b",
+            wanted,
+        ):
+            for slug in {r["a"], r["b"]}:
+                if slug in found:
+                    found[slug].append((r["a"], r["b"]))
+    return found
+
+
 async def record_page(conn: Conn, path: str, kind: str, etag: str, size: int) -> None:
+    await record_pages(conn, [(path, kind, etag, size)])
+
+
+async def record_pages(conn: Conn, pages: Iterable[tuple[str, str, str, int]]) -> None:
+    """Record published files (path, kind, etag, bytes) in one statement; a path given twice
+    keeps its last."""
+    latest = {p[0]: p for p in pages}
+    if not latest:
+        return
+    paths, kinds, etags, sizes = (list(c) for c in zip(*latest.values(), strict=True))
     await conn.execute(
-        f"INSERT INTO {SCHEMA}.pages (path, kind, etag, bytes, published_at) VALUES ($1, $2, $3, $4, now()) "
+        f"INSERT INTO {SCHEMA}.pages (path, kind, etag, bytes, published_at) "
+        "SELECT p, k, e, b, now() "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS u(p, k, e, b) "
         "ON CONFLICT (path) DO UPDATE SET etag = excluded.etag, bytes = excluded.bytes, "
         "published_at = excluded.published_at",
-        path,
-        kind,
-        etag,
-        size,
+        paths,
+        kinds,
+        etags,
+        sizes,
     )
 
 
 async def tool_view(conn: Conn, slug: str) -> ToolView | None:
-    row = await conn.fetchrow(
-        f"SELECT record, version, announced_at FROM {SCHEMA}.tools WHERE slug = $1", slug
+    return (await tool_views(conn, [slug])).get(slug)
+
+
+async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
+    """The views of the known tools among ``slugs``: four queries whatever their number (the
+    reviews of each tool's latest version and run, its latest panel verdict, its tally)."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT slug, record, version, announced_at FROM {SCHEMA}.tools WHERE slug = ANY($1::text[])",
+        wanted,
     )
-    if row is None:
-        return None
-    latest = await conn.fetchrow(
-        f"SELECT version, run FROM {SCHEMA}.reviews WHERE slug = $1 ORDER BY version DESC, run DESC LIMIT 1",
-        slug,
-    )
-    reviews = {}
-    panel = None
-    if latest is not None:
+    if not rows:
+        return {}
+    known = [r["slug"] for r in rows]
+    reviews: dict[str, dict[str, ReviewView]] = {s: {} for s in known}
+    for r in await conn.fetch(
+        f"SELECT r.slug, r.body, r.received_at FROM {SCHEMA}.reviews r JOIN ("
+        f"SELECT DISTINCT ON (slug) slug, version, run FROM {SCHEMA}.reviews WHERE slug = ANY($1::text[]) "
+        "ORDER BY slug, version DESC, run DESC) latest USING (slug, version, run) "
+        "ORDER BY r.slug, r.received_at, r.persona",
+        known,
+    ):
+        body = json.loads(r["body"])
+        reviews[r["slug"]][body["persona"]] = review_view(body, r["received_at"])
+    panels = {
+        r["slug"]: Panel(
+            r["version"], r["run"], r["ship"], r["skip"], r["failed"], r["ship_pct"], r["partial"]
+        )
         for r in await conn.fetch(
-            f"SELECT body, received_at FROM {SCHEMA}.reviews WHERE slug = $1 AND version = $2 AND run = $3",
-            slug,
-            latest["version"],
-            latest["run"],
-        ):
-            body = json.loads(r["body"])
-            reviews[body["persona"]] = review_view(body, r["received_at"])
-    panel_row = await conn.fetchrow(
-        f"SELECT * FROM {SCHEMA}.panels WHERE slug = $1 ORDER BY version DESC, run DESC LIMIT 1", slug
-    )
-    if panel_row is not None:
-        panel = Panel(
-            panel_row["version"],
-            panel_row["run"],
-            panel_row["ship"],
-            panel_row["skip"],
-            panel_row["failed"],
-            panel_row["ship_pct"],
-            panel_row["partial"],
+            f"SELECT DISTINCT ON (slug) * FROM {SCHEMA}.panels WHERE slug = ANY($1::text[]) "
+            "ORDER BY slug, version DESC, run DESC",
+            known,
         )
-    tally = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.tallies WHERE slug = $1", slug)
-    community = (
-        Community(
-            tally["ship"], tally["skip"], tally["ship_pct"], tally["low"], tally["high"], tally["provisional"]
+    }
+    communities = {
+        r["slug"]: Community(r["ship"], r["skip"], r["ship_pct"], r["low"], r["high"], r["provisional"])
+        for r in await conn.fetch(f"SELECT * FROM {SCHEMA}.tallies WHERE slug = ANY($1::text[])", known)
+    }
+    return {
+        r["slug"]: ToolView(
+            Tool.model_validate_json(r["record"]),
+            r["version"],
+            r["announced_at"],
+            panels.get(r["slug"]),
+            communities.get(r["slug"]),
+            reviews[r["slug"]],
         )
-        if tally
-        else None
-    )
-    return ToolView(
-        Tool.model_validate_json(row["record"]),
-        row["version"],
-        row["announced_at"],
-        panel,
-        community,
-        reviews,
-    )
+        for r in rows
+    }
 
 
 async def slugs(conn: Conn, *, category: str | None = None) -> list[str]:

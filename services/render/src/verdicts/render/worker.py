@@ -2,25 +2,28 @@
 rendered for a reader (a pair nobody asked to keep is rendered per request, never kept).
 
 Every interval the loop renders the pages events marked dirty (so a vote storm re-renders a page
-at most once per interval), publishes them and announces `render.page.published` (outbox).
+at most once per interval), publishes them and announces `render.page.published` (outbox): a
+batch at a time, its tools read together, its files written with one sync (see ``publisher``),
+recorded and announced with one statement each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
 from verdicts.contracts import PagePublished
 from verdicts.platform.db import Conn
 from verdicts.platform.metrics import PAGES_PUBLISHED
-from verdicts.platform.outbox import enqueue
+from verdicts.platform.outbox import enqueue_many
 from verdicts.platform.service import Runtime
-from verdicts.platform.telemetry import span_from
+from verdicts.platform.telemetry import current_trace_headers, span_from
 from verdicts.render import store
 from verdicts.render.domain import canonical_pair, comparison_path, full_category
-from verdicts.render.pages import Output, Site
+from verdicts.render.pages import Output, Site, Views
 from verdicts.render.publisher import DirectoryPublisher, Publisher
 
 log = logging.getLogger(__name__)
@@ -46,17 +49,44 @@ class UnknownTool(LookupError):
 
 async def publish_outputs(conn: Conn, publisher: Publisher, outputs: list[Output]) -> None:
     """Write each output, record it, and announce it in the same transaction (outbox)."""
-    for output in outputs:
-        await asyncio.to_thread(publisher.publish, output.path, output.body, output.content_type)
-        await store.record_page(conn, output.path, output.kind, output.etag, len(output.body))
+    await publish_rendered(conn, publisher, [(outputs, current_trace_headers())])
+
+
+async def publish_rendered(
+    conn: Conn, publisher: Publisher, rendered: Sequence[tuple[list[Output], Mapping[str, str]]]
+) -> None:
+    """Publish pages rendered together, each with the trace headers it was rendered under: their
+    files written as one batch (one sync, not one per file: see ``publisher``), then recorded
+    and announced in the caller's transaction (outbox), one statement each for the whole batch.
+    The files are on disk before the transaction commits; a rollback leaves the pages queued."""
+    files = [(o, o.etag, headers) for page, headers in rendered for o in page]  # each hashed once
+    if not files:
+        return
+    await asyncio.to_thread(publisher.publish_all, [(o.path, o.body, o.content_type) for o, _, _ in files])
+    await store.record_pages(conn, [(o.path, o.kind, etag, len(o.body)) for o, etag, _ in files])
+    for output, _, _ in files:
         PAGES_PUBLISHED.labels(output.kind).inc()
-        await enqueue(
-            conn,
-            store.SCHEMA,
-            PagePublished.create(
-                path="/" + output.path, kind=output.kind, etag=output.etag, bytes=len(output.body)
-            ),
-        )
+    events = [
+        (PagePublished.create(path="/" + o.path, kind=o.kind, etag=etag, bytes=len(o.body)), headers)
+        for o, etag, headers in files
+    ]
+    await enqueue_many(conn, store.SCHEMA, events)
+
+
+async def render_pages(
+    conn: Conn, site: Site, publisher: Publisher, pages: Sequence[store.DirtyPage]
+) -> list[Output]:
+    """Render ``pages`` from one reading of the read model (the tools they show read together),
+    each in a span joining the trace that queued it (links: the rest), and publish them as one
+    batch in the caller's transaction. Returns what was published."""
+    views = Views(conn)
+    await views.prepare(p.page for p in pages)
+    rendered: list[tuple[list[Output], Mapping[str, str]]] = []
+    for page in pages:
+        with span_from("render page", page.traceparents, child_of_first=True, attributes={"page": page.page}):
+            rendered.append((await site.render(conn, page.page, views), current_trace_headers()))
+    await publish_rendered(conn, publisher, rendered)
+    return [o for outputs, _ in rendered for o in outputs]
 
 
 async def keep_comparison(
@@ -118,12 +148,7 @@ async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher, spaci
         while True:
             async with conn.transaction():
                 pages = await store.take_dirty(conn, spacing_s, BATCH)
-                for page in pages:
-                    # The render joins the trace of the event that queued the page (links: the rest).
-                    with span_from(
-                        "render page", page.traceparents, child_of_first=True, attributes={"page": page.page}
-                    ):
-                        await publish_outputs(conn, publisher, await site.render(conn, page.page))
+                await render_pages(conn, site, publisher, pages)
             done += len(pages)
             if len(pages) < BATCH:
                 return done
