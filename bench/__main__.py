@@ -97,7 +97,7 @@ def main() -> None:
                 with llama(env) as model_url:
                     print(panel.report(asyncio.run(panel.run(env, model_url))), flush=True)
     if "pipeline" in chosen:
-        measured = pipeline.run(args.announcements)
+        measured = asyncio.run(pipeline.run(args.announcements))
         print(pipeline.report(measured), flush=True)
         rows += pipeline.rows(measured)
     if rows:

@@ -194,10 +194,13 @@ async def run(env: Servers, n: int) -> dict[str, float]:
 
 
 def rows(result: dict[str, float]) -> list[Row]:
+    """The goals judge the rate answered: a 201 means the tool and its announcement are stored in
+    one transaction (the outbox). The rate at which the outbox has also published every
+    announcement (one JetStream message each, synced to disk) is shown beside it."""
     return [
         Row(
-            "ingest: POST /v1/tools",
-            result["http_per_s"],
+            "ingest: POST /v1/tools, answered 201",
+            result["http_answered_per_s"],
             "tools/s",
             Goal.at_least(0.3),
             result["raw_insert_per_s"],
@@ -205,13 +208,29 @@ def rows(result: dict[str, float]) -> list[Row]:
             result["http_cpu_s_per_1000"],
         ),
         Row(
-            f"ingest: POST /v1/tools/batch ({BATCH:,} per batch)",
-            result["batch_per_s"],
+            "ingest: POST /v1/tools, announced on the bus",
+            result["http_per_s"],
+            "tools/s",
+            None,
+            result["raw_insert_per_s"],
+            "raw INSERTs/s",
+        ),
+        Row(
+            f"ingest: POST /v1/tools/batch ({BATCH:,} per batch), answered",
+            result["batch_answered_per_s"],
             "tools/s",
             Goal.at_least(0.5),
             result["copy_per_s"],
             "COPY rows/s",
             result["batch_cpu_s_per_1000"],
+        ),
+        Row(
+            f"ingest: POST /v1/tools/batch ({BATCH:,} per batch), announced",
+            result["batch_per_s"],
+            "tools/s",
+            None,
+            result["copy_per_s"],
+            "COPY rows/s",
         ),
     ]
 

@@ -80,8 +80,9 @@ def client_problem(request: Request[Any, Any, Any], exc: ClientException) -> Res
     return problem(status, code, HTTPStatus(status).phrase, str(exc.detail or "")).to_response(request)
 
 
-def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for routes whose ``data`` is JSON: anything else is a 415, before the body is read."""
+async def json_body(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for routes whose ``data`` is JSON: anything else is a 415, before the body is read.
+    (Async: Litestar runs a sync guard in a worker thread.)"""
     media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise problem(

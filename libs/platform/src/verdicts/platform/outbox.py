@@ -32,7 +32,7 @@ tracer = trace.get_tracer(__name__)
 MSG_ID_HEADER = "Nats-Msg-Id"
 EVENT_TYPE_HEADER = "Verdicts-Event-Type"
 
-Publish = Callable[[str, bytes, dict[str, str]], Awaitable[None]]
+Publish = Callable[[str, bytes, dict[str, str]], Awaitable[object]]
 """publish(subject, payload, headers): returns once the stream acknowledged."""
 
 

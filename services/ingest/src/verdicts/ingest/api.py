@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, Router, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -129,12 +127,6 @@ def rejected(rejection: Rejection, title: str = "Tool rejected") -> ProblemDetai
     )
 
 
-async def json_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """``json_body`` as an async guard: Litestar runs a sync guard in a worker thread, a thread
-    hop per request that cost about a quarter of a POST's CPU."""
-    json_body(connection, handler)
-
-
 @dataclass
 class Reservation:
     """Tools reserved on a key's daily quota; ``stored`` is how many were, the rest is refunded."""
@@ -173,7 +165,7 @@ class ToolController(Controller):
 
     @post(
         "/",
-        guards=[requires(Scope.TOOLS_WRITE), json_only],
+        guards=[requires(Scope.TOOLS_WRITE), json_body],
         status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(Announced, description="Updated, or unchanged"),
@@ -211,7 +203,7 @@ class ToolController(Controller):
 
     @post(
         "/batch",
-        guards=[requires(Scope.TOOLS_WRITE), json_only],
+        guards=[requires(Scope.TOOLS_WRITE), json_body],
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 413, 415, 422),
     )

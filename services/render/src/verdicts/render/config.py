@@ -28,7 +28,7 @@ class RenderSettings(BaseSettings):
     site_dir: Path | None = Field(
         default=None, description="Where pages are written (default: VERDICTS_HOME/site)"
     )
-    interval_s: float = Field(default=1.0, gt=0, description="Pages re-render at most once per this")
+    interval_s: float = Field(default=0.25, gt=0, description="Pages re-render at most once per this")
     rivals: int = Field(default=5, ge=0, le=20, description="Nearest rivals published ahead per tool")
     max_pairs: int = Field(
         default=200,

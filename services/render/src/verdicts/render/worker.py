@@ -154,9 +154,13 @@ async def render_dirty(runtime: Runtime, site: Site, publisher: Publisher, spaci
                 return done
 
 
+TICK_S = 0.05
+"""How often the queue is looked at: an indexed query that usually finds nothing."""
+
+
 async def run(runtime: Runtime, site: Site, publisher: Publisher, interval_s: float) -> None:
     """A quiet page updates within a tick; a busy one at most once per ``interval_s``."""
-    tick = min(0.1, interval_s)
+    tick = min(TICK_S, interval_s)
     while True:
         try:
             await render_dirty(runtime, site, publisher, interval_s)
