@@ -16,7 +16,7 @@ VENV := .venv/.synced
 up: $(VENV)
 	.venv/bin/verdicts up
 
-test: $(VENV) lint typecheck docs-check browser kubectl
+test: $(VENV) lint typecheck docs-check browser kubectl wrk
 	.venv/bin/pytest
 
 # The browser test drives Debian's Chromium (headless) through Playwright's Python client.
