@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import time
 
@@ -54,6 +55,7 @@ def arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = arguments()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     chosen = set(args.only) or {*GOALS, *(MODELS if args.full else ())}
     if args.profile and not args.only:
         chosen = {"votes", "render"}
