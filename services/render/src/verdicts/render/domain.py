@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -471,15 +471,22 @@ def scorecard(left: ToolView, right: ToolView) -> list[dict[str, Any]]:
     ]
 
 
-def comparison_data(left: ToolView, right: ToolView, flag_from: float, base_url: str) -> dict[str, Any]:
-    """A comparison's JSON (the page's index.json and the partner API): what its page shows."""
+def comparison_data(
+    left: ToolView,
+    right: ToolView,
+    flag_from: float,
+    base_url: str,
+    data: Callable[[ToolView], Any] = tool_data,
+) -> dict[str, Any]:
+    """A comparison's JSON (the page's index.json and the partner API): what its page shows.
+    ``data`` gives each tool's part (``tool_data``, or the same already encoded, once per batch)."""
     path = "/" + comparison_path(left.slug, right.slug)
     views = (left, right)
     return {
         "path": path,
         "url": base_url + path,
-        "a": tool_data(left),
-        "b": tool_data(right),
+        "a": data(left),
+        "b": data(right),
         "pricing_read": pricing_read(left.tool, right.tool),
         "gaps": {v.slug: gap_data(gap(v, flag_from)) for v in views},
         "scorecard": scorecard(left, right),
@@ -546,8 +553,11 @@ def tool_ld(view: ToolView, base_url: str) -> dict[str, Any]:
     return item
 
 
-def comparison_ld(views: list[ToolView], base_url: str) -> dict[str, Any]:
-    return {"@context": "https://schema.org", "@graph": [tool_ld(v, base_url) for v in views]}
+def comparison_ld(
+    views: list[ToolView], base_url: str, ld: Callable[[ToolView, str], Any] = tool_ld
+) -> dict[str, Any]:
+    """Both tools' ``tool_ld`` (``ld``: the same already encoded, once per batch)."""
+    return {"@context": "https://schema.org", "@graph": [ld(v, base_url) for v in views]}
 
 
 # --- head-to-head rankings --------------------------------------------------------------------

@@ -4,12 +4,12 @@ decided in ``domain``; this module reads the views and fills the templates."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import msgspec
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -17,6 +17,7 @@ from verdicts.platform.db import Conn
 from verdicts.render import store
 from verdicts.render.domain import (
     RankingView,
+    ReviewView,
     ToolView,
     badge_label,
     by_panel_ship,
@@ -54,10 +55,31 @@ class Output:
         return etag_of(self.body)
 
 
-def json_ld(data: dict[str, Any]) -> Markup:
-    """JSON-LD that cannot close its <script> element, whatever the text inside."""
-    text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
-    return Markup(text.replace("&", "\\u0026"))  # noqa: S704 - escaped above
+T = TypeVar("T")
+
+_JSON = msgspec.json.Encoder(enc_hook=plain, decimal_format="string")
+
+
+def page_json(data: Any) -> bytes:
+    """The JSON beside a page: UTF-8, keys in their order, floats as Python writes them (shortest
+    round trip). ``data`` is plain (``plain``, ``tool_data``): a datetime left in it would be
+    written with "Z", not as ``plain`` writes it. Parts already encoded come as ``msgspec.Raw``."""
+    return _JSON.encode(data)
+
+
+def _ld_escaped(text: bytes) -> bytes:
+    return text.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+
+
+def ld_part(data: Any) -> msgspec.Raw:
+    """JSON-LD data encoded and escaped as ``json_ld`` does, to be put in a larger JSON-LD."""
+    return msgspec.Raw(_ld_escaped(_JSON.encode(data)))
+
+
+def json_ld(data: Any) -> Markup:
+    """JSON-LD that cannot close its <script> element, whatever the text inside ("<", ">" and "&"
+    written as JSON escapes; parts made by ``ld_part`` are escaped already)."""
+    return Markup(_ld_escaped(_JSON.encode(data)).decode())  # noqa: S704 - escaped above
 
 
 class Views:
@@ -70,6 +92,20 @@ class Views:
         self._tools: dict[str, ToolView | None] = {}
         self._rankings: dict[str, RankingView | None] = {}
         self._pairs: dict[str, list[tuple[str, str]]] = {}
+        self._made: dict[tuple[str, str], tuple[ToolView, Any]] = {}
+
+    def made(self, what: str, view: ToolView, make: Callable[[ToolView], T]) -> T:
+        """``make(view)`` once per batch: a tool shown on several pages of the batch (a card, its
+        reviews, its JSON) is made once. A view is read once per batch and never changes, so
+        what was made of it holds for every page of the batch; it is made again for any other
+        view of the tool (the tool changed: another version, verdict or tally)."""
+        key = (what, view.slug)
+        found = self._made.get(key)
+        if found is not None and found[0] is view:
+            return found[1]  # type: ignore[no-any-return]
+        value = make(view)
+        self._made[key] = (view, value)
+        return value
 
     async def load(self, slugs: Iterable[str]) -> None:
         """Read the views of ``slugs`` not read yet, together."""
@@ -125,6 +161,27 @@ class Site:
             "comparison_path": comparison_path,
             "slugify": slugify,
         }
+        macros = cast(Any, self.env.get_template("macros.html").module)
+        self.card_html: Callable[[ToolView], Markup] = macros.card
+        self.review_html: Callable[[ReviewView | None], Markup] = macros.review
+        self.no_review = self.review_html(None)
+
+    # A tool's parts shown on several pages of a batch, made once per batch (``Views.made``): its
+    # card and reviews as HTML (escaped by the macros, autoescape on, then kept as ``Markup`` so
+    # that the page template inserts them as they are), its JSON and JSON-LD already encoded.
+
+    def card(self, read: Views, view: ToolView) -> Markup:
+        return read.made("card", view, self.card_html)
+
+    def reviews(self, read: Views, view: ToolView) -> dict[str, Markup]:
+        """Each persona's review of the tool as HTML (``no_review`` for a persona without one)."""
+        return read.made("reviews", view, lambda v: {p: self.review_html(r) for p, r in v.reviews.items()})
+
+    def tool_json(self, read: Views, view: ToolView) -> msgspec.Raw:
+        return read.made("json", view, lambda v: msgspec.Raw(page_json(tool_data(v))))
+
+    def tool_ld(self, read: Views, view: ToolView) -> msgspec.Raw:
+        return read.made("ld", view, lambda v: ld_part(tool_ld(v, self.base_url)))
 
     def _html(
         self, template: str, path: str, kind: str, data: dict[str, Any], **context: Any
@@ -134,7 +191,7 @@ class Site:
         )
         return [
             Output(f"{path}index.html", html.encode(), "text/html; charset=utf-8", kind),
-            Output(f"{path}index.json", json.dumps(data, default=plain).encode(), "application/json", "json"),
+            Output(f"{path}index.json", page_json(data), "application/json", "json"),
         ]
 
     async def render(self, conn: Conn, page: str, views: Views | None = None) -> list[Output]:
@@ -175,20 +232,29 @@ class Site:
         views = [left, right]
         rankings = {c: await read.ranking(c) for c in {v.tool.category for v in views}}
         standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
+        reviews_a, reviews_b = self.reviews(read, left), self.reviews(read, right)
+        no = self.no_review
+        data = comparison_data(
+            left, right, self.gap_flag_points, self.base_url, lambda v: self.tool_json(read, v)
+        )
         return self._html(
             "compare.html",
             comparison_path(a, b),
             "comparison",
-            comparison_data(left, right, self.gap_flag_points, self.base_url) | {"standings": standings},
+            data | {"standings": standings},
             a=left,
             b=right,
+            card_a=self.card(read, left),
+            card_b=self.card(read, right),
             views=views,
-            personas=personas_of(left, right),
+            scorecard=[
+                (p, reviews_a.get(p.id, no), reviews_b.get(p.id, no)) for p in personas_of(left, right)
+            ],
             splits={v.slug: reviewer_split(v) for v in views},
             gaps={v.slug: gap(v, self.gap_flag_points) for v in views},
             pricing=pricing_read(left.tool, right.tool),
             standings=standings,
-            jsonld=json_ld(comparison_ld(views, self.base_url)),
+            jsonld=json_ld(comparison_ld(views, self.base_url, lambda v, _: self.tool_ld(read, v))),
         )
 
     async def tool(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
@@ -197,17 +263,19 @@ class Site:
         if view is None:
             return []
         rivals = [b if a == slug else a for a, b in await read.pairs_of(slug)]
+        reviews = self.reviews(read, view)
         return self._html(
             "tool.html",
             f"tools/{slug}/",
             "tool",
             tool_data(view) | {"rivals": rivals},
             t=view,
+            card=self.card(read, view),
             rivals=sorted(rivals),
             split=reviewer_split(view),
             gap=gap(view, self.gap_flag_points),
-            personas=personas_of(view),
-            jsonld=json_ld(tool_ld(view, self.base_url)),
+            panel=[(p, reviews.get(p.id, self.no_review)) for p in personas_of(view)],
+            jsonld=json_ld(self.tool_ld(read, view)),
         )
 
     async def badge(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
@@ -230,7 +298,11 @@ class Site:
             "category.html",
             f"categories/{slugify(category)}/",
             "category",
-            {"category": category, "tools": [tool_data(v) for v in views], "ranking": plain(ranking)},
+            {
+                "category": category,
+                "tools": [self.tool_json(read, v) for v in views],
+                "ranking": plain(ranking),
+            },
             category=category,
             views=views,
             ranking=ranking,
@@ -255,10 +327,14 @@ class Site:
         data = {
             "progress": {"panels_complete": complete, "tools": total},
             "comparisons": [
-                {"path": "/" + comparison_path(a.slug, b.slug), "a": tool_data(a), "b": tool_data(b)}
+                {
+                    "path": "/" + comparison_path(a.slug, b.slug),
+                    "a": self.tool_json(read, a),
+                    "b": self.tool_json(read, b),
+                }
                 for a, b in pairs
             ],
-            "latest": [tool_data(v) for v in views],
+            "latest": [self.tool_json(read, v) for v in views],
             "categories": cats,
             "issues": weeks,
         }
@@ -287,12 +363,13 @@ class Site:
         return views, [f | {"name": names[f["slug"]]} for f in flips]
 
     async def issue(self, conn: Conn, week: str, read: Views | None = None) -> list[Output]:
+        read = Views(conn) if read is None else read
         views, flipped = await self.week_contents(conn, week, read)
         return self._html(
             "issue.html",
             f"weekly/{week}/",
             "issue",
-            {"week": week, "announced": [tool_data(v) for v in views], "flipped": flipped},
+            {"week": week, "announced": [self.tool_json(read, v) for v in views], "flipped": plain(flipped)},
             week=week,
             views=views,
             flipped=flipped,
