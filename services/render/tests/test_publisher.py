@@ -65,3 +65,24 @@ def test_without_syncfs_each_file_and_directory_is_synced(
     site = DirectoryPublisher(tmp_path / "site")
     site.publish_all([("a/index.html", b"a", "text/html"), ("b/index.html", b"b", "text/html")])
     assert files_under(tmp_path / "site") == {"a/index.html": b"a", "b/index.html": b"b"}
+
+
+def test_a_link_out_of_the_site_is_refused_whether_a_folder_or_the_file_itself(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index.html").write_bytes(b"theirs")
+    site = DirectoryPublisher(tmp_path / "site")
+    site.publish_all([("tools/a/index.html", b"a", "text/html")])
+    (tmp_path / "site/linked").symlink_to(outside)
+    (tmp_path / "site/tools/b").mkdir()
+    (tmp_path / "site/tools/b/index.html").symlink_to(outside / "index.html")
+    (tmp_path / "site/tools/c").symlink_to(tmp_path / "site/tools/a")  # inside: followed, as before
+    for path in ("linked/index.html", "tools/b/index.html", "tools/a/../../linked/x"):
+        with pytest.raises(ValueError, match="outside the site"):
+            site.publish_all([("tools/a/index.html", b"new", "text/html"), (path, b"x", "text/html")])
+    assert (outside / "index.html").read_bytes() == b"theirs"
+    assert sorted(p.name for p in outside.iterdir()) == ["index.html"]
+    assert (tmp_path / "site/tools/a/index.html").read_bytes() == b"a"
+    site.publish_all([("tools/c/index.html", b"via c", "text/html")])
+    assert (tmp_path / "site/tools/a/index.html").read_bytes() == b"via c"
+    assert site.resolve("tools/c/index.html") == (tmp_path / "site/tools/a/index.html").resolve()

@@ -59,30 +59,57 @@ class DirectoryPublisher:
 
     def resolve(self, path: str) -> Path:
         """The file a site path names; ``ValueError`` for a path outside the site."""
-        target = (self.root / path).resolve()
-        if not target.is_relative_to(self.root.resolve()):
-            raise ValueError(f"{path!r} is outside the site")
-        return target
+        return self._resolver()(path)
+
+    def _resolver(self) -> Callable[[str], Path]:
+        """``resolve`` for a batch of paths: the site's root and each directory resolved once, a
+        file's own name resolved again only where it is a link (or "." / "..")."""
+        root = self.root.resolve()
+        directories: dict[Path, Path] = {}
+
+        def resolve(path: str) -> Path:
+            named = self.root / path
+            folder, name = named.parent, named.name
+            if name in ("", ".", ".."):
+                target = named.resolve()
+            else:
+                if (real := directories.get(folder)) is None:
+                    real = directories[folder] = folder.resolve()
+                target = real / name
+                if os.path.islink(target):
+                    target = target.resolve()
+            if not target.is_relative_to(root):
+                raise ValueError(f"{path!r} is outside the site")
+            return target
+
+        return resolve
 
     def publish(self, path: str, body: bytes, content_type: str) -> None:
         self.publish_all([(path, body, content_type)])
 
     def publish_all(self, files: Sequence[File]) -> None:
-        latest = {self.resolve(path): body for path, body, _ in files}
+        resolve = self._resolver()
+        latest = {resolve(path): body for path, body, _ in files}
         if not latest:
             return
         staged: list[tuple[str, Path]] = []
+        made: set[Path] = set()
         try:
             for target, body in latest.items():
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
                 descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
                 staged.append((temporary, target))
-                with os.fdopen(descriptor, "wb") as file:
-                    os.fchmod(file.fileno(), 0o644)
-                    file.write(body)
+                try:
+                    os.fchmod(descriptor, 0o644)
+                    view = memoryview(body)
+                    while view:
+                        view = view[os.write(descriptor, view) :]
                     if SYNCFS is None:
-                        file.flush()
-                        os.fsync(file.fileno())
+                        os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
             self._sync()  # every byte on disk before any name points at it
             for temporary, target in staged:
                 os.replace(temporary, target)  # atomic on POSIX within one file system

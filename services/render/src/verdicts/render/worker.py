@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import asyncpg
@@ -64,8 +65,8 @@ async def publish_rendered(
         return
     await asyncio.to_thread(publisher.publish_all, [(o.path, o.body, o.content_type) for o, _, _ in files])
     await store.record_pages(conn, [(o.path, o.kind, etag, len(o.body)) for o, etag, _ in files])
-    for output, _, _ in files:
-        PAGES_PUBLISHED.labels(output.kind).inc()
+    for kind, count in Counter(o.kind for o, _, _ in files).items():
+        PAGES_PUBLISHED.labels(kind).inc(count)
     events = [
         (PagePublished.create(path="/" + o.path, kind=o.kind, etag=etag, bytes=len(o.body)), headers)
         for o, etag, headers in files
