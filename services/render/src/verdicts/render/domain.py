@@ -245,6 +245,10 @@ class ToolView:
     panel: Panel | None = None
     community: Community | None = None
     reviews: dict[str, ReviewView] = field(default_factory=dict)
+    revision: str = ""
+    """What the view was made of, as a digest (``store.tool_views``): views of one revision are
+    the same view, so what is made of one (a card, its JSON) holds for the other. Empty where
+    unknown (a view made otherwise); a view changed by hand must not keep its revision."""
 
     @property
     def slug(self) -> str:

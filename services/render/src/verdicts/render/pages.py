@@ -4,6 +4,7 @@ decided in ``domain``; this module reads the views and fills the templates."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,20 +93,6 @@ class Views:
         self._tools: dict[str, ToolView | None] = {}
         self._rankings: dict[str, RankingView | None] = {}
         self._pairs: dict[str, list[tuple[str, str]]] = {}
-        self._made: dict[tuple[str, str], tuple[ToolView, Any]] = {}
-
-    def made(self, what: str, view: ToolView, make: Callable[[ToolView], T]) -> T:
-        """``make(view)`` once per batch: a tool shown on several pages of the batch (a card, its
-        reviews, its JSON) is made once. A view is read once per batch and never changes, so
-        what was made of it holds for every page of the batch; it is made again for any other
-        view of the tool (the tool changed: another version, verdict or tally)."""
-        key = (what, view.slug)
-        found = self._made.get(key)
-        if found is not None and found[0] is view:
-            return found[1]  # type: ignore[no-any-return]
-        value = make(view)
-        self._made[key] = (view, value)
-        return value
 
     async def load(self, slugs: Iterable[str]) -> None:
         """Read the views of ``slugs`` not read yet, together."""
@@ -165,23 +152,43 @@ class Site:
         self.card_html: Callable[[ToolView], Markup] = macros.card
         self.review_html: Callable[[ReviewView | None], Markup] = macros.review
         self.no_review = self.review_html(None)
+        self._made: dict[tuple[str, str], tuple[ToolView | str, Any]] = {}
 
-    # A tool's parts shown on several pages of a batch, made once per batch (``Views.made``): its
-    # card and reviews as HTML (escaped by the macros, autoescape on, then kept as ``Markup`` so
-    # that the page template inserts them as they are), its JSON and JSON-LD already encoded.
+    # A tool's parts shown on many pages (a tool is in ~8 comparisons, its category, home...) are
+    # made once per revision of its view: its card and reviews as HTML (escaped by the macros,
+    # autoescape on, kept as ``Markup`` that the page templates insert as they are), its JSON and
+    # JSON-LD already encoded (``msgspec.Raw``).
 
-    def card(self, read: Views, view: ToolView) -> Markup:
-        return read.made("card", view, self.card_html)
+    MADE_LIMIT = 20_000
+    """Parts kept at most (4 per tool): past it, the older half is dropped."""
 
-    def reviews(self, read: Views, view: ToolView) -> dict[str, Markup]:
+    def made(self, what: str, view: ToolView, make: Callable[[ToolView], T]) -> T:
+        """``make(view)``, or what it gave for a view of the same revision (``ToolView.revision``:
+        the same values read, so the same view); without a revision, for this very view object
+        only. A tool that changed has a new revision: its parts are made again."""
+        key = (what, view.slug)
+        found = self._made.get(key)
+        if found is not None and (found[0] is view or (view.revision and found[0] == view.revision)):
+            return found[1]  # type: ignore[no-any-return]
+        value = make(view)
+        if len(self._made) >= self.MADE_LIMIT:
+            for old in list(itertools.islice(self._made, len(self._made) // 2)):
+                del self._made[old]
+        self._made[key] = (view.revision or view, value)
+        return value
+
+    def card(self, view: ToolView) -> Markup:
+        return self.made("card", view, self.card_html)
+
+    def reviews(self, view: ToolView) -> dict[str, Markup]:
         """Each persona's review of the tool as HTML (``no_review`` for a persona without one)."""
-        return read.made("reviews", view, lambda v: {p: self.review_html(r) for p, r in v.reviews.items()})
+        return self.made("reviews", view, lambda v: {p: self.review_html(r) for p, r in v.reviews.items()})
 
-    def tool_json(self, read: Views, view: ToolView) -> msgspec.Raw:
-        return read.made("json", view, lambda v: msgspec.Raw(page_json(tool_data(v))))
+    def tool_json(self, view: ToolView) -> msgspec.Raw:
+        return self.made("json", view, lambda v: msgspec.Raw(page_json(tool_data(v))))
 
-    def tool_ld(self, read: Views, view: ToolView) -> msgspec.Raw:
-        return read.made("ld", view, lambda v: ld_part(tool_ld(v, self.base_url)))
+    def tool_ld(self, view: ToolView) -> msgspec.Raw:
+        return self.made("ld", view, lambda v: ld_part(tool_ld(v, self.base_url)))
 
     def _html(
         self, template: str, path: str, kind: str, data: dict[str, Any], **context: Any
@@ -232,11 +239,9 @@ class Site:
         views = [left, right]
         rankings = {c: await read.ranking(c) for c in {v.tool.category for v in views}}
         standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
-        reviews_a, reviews_b = self.reviews(read, left), self.reviews(read, right)
+        reviews_a, reviews_b = self.reviews(left), self.reviews(right)
         no = self.no_review
-        data = comparison_data(
-            left, right, self.gap_flag_points, self.base_url, lambda v: self.tool_json(read, v)
-        )
+        data = comparison_data(left, right, self.gap_flag_points, self.base_url, self.tool_json)
         return self._html(
             "compare.html",
             comparison_path(a, b),
@@ -244,8 +249,8 @@ class Site:
             data | {"standings": standings},
             a=left,
             b=right,
-            card_a=self.card(read, left),
-            card_b=self.card(read, right),
+            card_a=self.card(left),
+            card_b=self.card(right),
             views=views,
             scorecard=[
                 (p, reviews_a.get(p.id, no), reviews_b.get(p.id, no)) for p in personas_of(left, right)
@@ -254,7 +259,7 @@ class Site:
             gaps={v.slug: gap(v, self.gap_flag_points) for v in views},
             pricing=pricing_read(left.tool, right.tool),
             standings=standings,
-            jsonld=json_ld(comparison_ld(views, self.base_url, lambda v, _: self.tool_ld(read, v))),
+            jsonld=json_ld(comparison_ld(views, self.base_url, lambda v, _: self.tool_ld(v))),
         )
 
     async def tool(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
@@ -263,19 +268,19 @@ class Site:
         if view is None:
             return []
         rivals = [b if a == slug else a for a, b in await read.pairs_of(slug)]
-        reviews = self.reviews(read, view)
+        reviews = self.reviews(view)
         return self._html(
             "tool.html",
             f"tools/{slug}/",
             "tool",
             tool_data(view) | {"rivals": rivals},
             t=view,
-            card=self.card(read, view),
+            card=self.card(view),
             rivals=sorted(rivals),
             split=reviewer_split(view),
             gap=gap(view, self.gap_flag_points),
             panel=[(p, reviews.get(p.id, self.no_review)) for p in personas_of(view)],
-            jsonld=json_ld(self.tool_ld(read, view)),
+            jsonld=json_ld(self.tool_ld(view)),
         )
 
     async def badge(self, conn: Conn, slug: str, read: Views | None = None) -> list[Output]:
@@ -300,7 +305,7 @@ class Site:
             "category",
             {
                 "category": category,
-                "tools": [self.tool_json(read, v) for v in views],
+                "tools": [self.tool_json(v) for v in views],
                 "ranking": plain(ranking),
             },
             category=category,
@@ -329,12 +334,12 @@ class Site:
             "comparisons": [
                 {
                     "path": "/" + comparison_path(a.slug, b.slug),
-                    "a": self.tool_json(read, a),
-                    "b": self.tool_json(read, b),
+                    "a": self.tool_json(a),
+                    "b": self.tool_json(b),
                 }
                 for a, b in pairs
             ],
-            "latest": [self.tool_json(read, v) for v in views],
+            "latest": [self.tool_json(v) for v in views],
             "categories": cats,
             "issues": weeks,
         }
@@ -369,7 +374,7 @@ class Site:
             "issue.html",
             f"weekly/{week}/",
             "issue",
-            {"week": week, "announced": [self.tool_json(read, v) for v in views], "flipped": plain(flipped)},
+            {"week": week, "announced": [self.tool_json(v) for v in views], "flipped": plain(flipped)},
             week=week,
             views=views,
             flipped=flipped,

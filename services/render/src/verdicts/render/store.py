@@ -4,6 +4,7 @@ published. Migrations are in migrations/ beside this module."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -276,7 +277,8 @@ async def tool_view(conn: Conn, slug: str) -> ToolView | None:
 
 async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
     """The views of the known tools among ``slugs``: four queries whatever their number (the
-    reviews of each tool's latest version and run, its latest panel verdict, its tally)."""
+    reviews of each tool's latest version and run, its latest panel verdict, its tally). Each
+    view's ``revision`` is a digest of every value it was made of, in order."""
     wanted = sorted(set(slugs))
     if not wanted:
         return {}
@@ -288,6 +290,7 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
         return {}
     known = [r["slug"] for r in rows]
     reviews: dict[str, dict[str, ReviewView]] = {s: {} for s in known}
+    read: dict[str, list[Any]] = {r["slug"]: [r["record"], r["version"], r["announced_at"]] for r in rows}
     for r in await conn.fetch(
         f"SELECT r.slug, r.body, r.received_at FROM {SCHEMA}.reviews r JOIN ("
         f"SELECT DISTINCT ON (slug) slug, version, run FROM {SCHEMA}.reviews WHERE slug = ANY($1::text[]) "
@@ -297,6 +300,7 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
     ):
         body = json.loads(r["body"])
         reviews[r["slug"]][body["persona"]] = review_view(body, r["received_at"])
+        read[r["slug"]] += (r["body"], r["received_at"])
     panels = {
         r["slug"]: Panel(
             r["version"], r["run"], r["ship"], r["skip"], r["failed"], r["ship_pct"], r["partial"]
@@ -319,9 +323,15 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
             panels.get(r["slug"]),
             communities.get(r["slug"]),
             reviews[r["slug"]],
+            revision=_digest([*read[r["slug"]], panels.get(r["slug"]), communities.get(r["slug"])]),
         )
         for r in rows
     }
+
+
+def _digest(values: list[Any]) -> str:
+    """A digest of values read (text, numbers, moments, views of them): their exact ``repr``."""
+    return hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
 
 
 async def slugs(conn: Conn, *, category: str | None = None) -> list[str]:
