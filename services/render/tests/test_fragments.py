@@ -75,7 +75,7 @@ def view(slug: str, text: str = "", ship_pct: float = 62.5) -> ToolView:
 def tools(monkeypatch):
     known = {v.slug: v for v in (view("evil", XSS), view("alpha"), view("beta", ship_pct=1e-7))}
 
-    async def tool_views(conn, slugs):
+    async def tool_views(conn, slugs, seen=None):
         return {s: known[s] for s in slugs if s in known}
 
     async def ranking(conn, category):

@@ -475,15 +475,22 @@ def scorecard(left: ToolView, right: ToolView) -> list[dict[str, Any]]:
     ]
 
 
+def split_data(view: ToolView) -> dict[str, Any]:
+    """The reviewer split as JSON."""
+    return plain(reviewer_split(view))  # type: ignore[no-any-return]
+
+
 def comparison_data(
     left: ToolView,
     right: ToolView,
     flag_from: float,
     base_url: str,
     data: Callable[[ToolView], Any] = tool_data,
+    split: Callable[[ToolView], Any] = split_data,
 ) -> dict[str, Any]:
     """A comparison's JSON (the page's index.json and the partner API): what its page shows.
-    ``data`` gives each tool's part (``tool_data``, or the same already encoded, once per batch)."""
+    ``data`` and ``split`` give each tool's parts (``tool_data``, ``split_data``, or the same made
+    once for many pages)."""
     path = "/" + comparison_path(left.slug, right.slug)
     views = (left, right)
     return {
@@ -494,7 +501,7 @@ def comparison_data(
         "pricing_read": pricing_read(left.tool, right.tool),
         "gaps": {v.slug: gap_data(gap(v, flag_from)) for v in views},
         "scorecard": scorecard(left, right),
-        "splits": {v.slug: plain(reviewer_split(v)) for v in views},
+        "splits": {v.slug: split(v) for v in views},
     }
 
 

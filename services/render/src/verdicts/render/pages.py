@@ -35,6 +35,7 @@ from verdicts.render.domain import (
     ranking_chart,
     reviewer_split,
     slugify,
+    split_data,
     standing_text,
     tool_data,
     tool_ld,
@@ -88,8 +89,14 @@ class Views:
     read once, tools asked for together read together (``store.tool_views``), so a batch of
     pages costs a few queries rather than a few per page."""
 
-    def __init__(self, conn: Conn) -> None:
+    SEEN_LIMIT = 5_000
+    """Views kept in ``seen`` at most: past it, the older half is dropped."""
+
+    def __init__(self, conn: Conn, seen: dict[str, ToolView] | None = None) -> None:
+        """``seen``: views read by earlier batches (``Site.seen``); one whose revision is read
+        again is taken as it is rather than parsed again (``store.tool_views``)."""
         self.conn = conn
+        self.seen = seen
         self._tools: dict[str, ToolView | None] = {}
         self._rankings: dict[str, RankingView | None] = {}
         self._pairs: dict[str, list[tuple[str, str]]] = {}
@@ -98,8 +105,13 @@ class Views:
         """Read the views of ``slugs`` not read yet, together."""
         missing = [s for s in dict.fromkeys(slugs) if s not in self._tools]
         if missing:
-            found = await store.tool_views(self.conn, missing)
+            found = await store.tool_views(self.conn, missing, self.seen)
             self._tools |= {s: found.get(s) for s in missing}
+            if self.seen is not None:
+                if len(self.seen) + len(found) > self.SEEN_LIMIT:
+                    for old in list(itertools.islice(self.seen, len(self.seen) // 2)):
+                        del self.seen[old]
+                self.seen |= found
 
     async def prepare(self, pages: Iterable[str]) -> None:
         """Read together what a batch of page keys shows: its tools, and the tool pages' pairs."""
@@ -153,6 +165,8 @@ class Site:
         self.review_html: Callable[[ReviewView | None], Markup] = macros.review
         self.no_review = self.review_html(None)
         self._made: dict[tuple[str, str], tuple[ToolView | str, Any]] = {}
+        self.seen: dict[str, ToolView] = {}
+        """The views the re-render loop's batches read (``Views``), kept to be known again."""
 
     # A tool's parts shown on many pages (a tool is in ~8 comparisons, its category, home...) are
     # made once per revision of its view: its card and reviews as HTML (escaped by the macros,
@@ -241,7 +255,8 @@ class Site:
         standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
         reviews_a, reviews_b = self.reviews(left), self.reviews(right)
         no = self.no_review
-        data = comparison_data(left, right, self.gap_flag_points, self.base_url, self.tool_json)
+        split = lambda v: self.made("split_data", v, split_data)  # noqa: E731
+        data = comparison_data(left, right, self.gap_flag_points, self.base_url, self.tool_json, split)
         return self._html(
             "compare.html",
             comparison_path(a, b),
@@ -255,7 +270,7 @@ class Site:
             scorecard=[
                 (p, reviews_a.get(p.id, no), reviews_b.get(p.id, no)) for p in personas_of(left, right)
             ],
-            splits={v.slug: reviewer_split(v) for v in views},
+            splits={v.slug: self.made("split", v, reviewer_split) for v in views},
             gaps={v.slug: gap(v, self.gap_flag_points) for v in views},
             pricing=pricing_read(left.tool, right.tool),
             standings=standings,

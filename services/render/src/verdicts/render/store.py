@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -275,10 +275,13 @@ async def tool_view(conn: Conn, slug: str) -> ToolView | None:
     return (await tool_views(conn, [slug])).get(slug)
 
 
-async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
+async def tool_views(
+    conn: Conn, slugs: Iterable[str], seen: Mapping[str, ToolView] | None = None
+) -> dict[str, ToolView]:
     """The views of the known tools among ``slugs``: four queries whatever their number (the
     reviews of each tool's latest version and run, its latest panel verdict, its tally). Each
-    view's ``revision`` is a digest of every value it was made of, in order."""
+    view's ``revision`` is a digest of every value it was made of, in order; a view in ``seen``
+    of the revision read is returned as it is (the values read are the same: not parsed again)."""
     wanted = sorted(set(slugs))
     if not wanted:
         return {}
@@ -289,8 +292,7 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
     if not rows:
         return {}
     known = [r["slug"] for r in rows]
-    reviews: dict[str, dict[str, ReviewView]] = {s: {} for s in known}
-    read: dict[str, list[Any]] = {r["slug"]: [r["record"], r["version"], r["announced_at"]] for r in rows}
+    review_rows: dict[str, list[Any]] = {s: [] for s in known}
     for r in await conn.fetch(
         f"SELECT r.slug, r.body, r.received_at FROM {SCHEMA}.reviews r JOIN ("
         f"SELECT DISTINCT ON (slug) slug, version, run FROM {SCHEMA}.reviews WHERE slug = ANY($1::text[]) "
@@ -298,9 +300,7 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
         "ORDER BY r.slug, r.received_at, r.persona",
         known,
     ):
-        body = json.loads(r["body"])
-        reviews[r["slug"]][body["persona"]] = review_view(body, r["received_at"])
-        read[r["slug"]] += (r["body"], r["received_at"])
+        review_rows[r["slug"]].append((r["body"], r["received_at"]))
     panels = {
         r["slug"]: Panel(
             r["version"], r["run"], r["ship"], r["skip"], r["failed"], r["ship_pct"], r["partial"]
@@ -315,18 +315,29 @@ async def tool_views(conn: Conn, slugs: Iterable[str]) -> dict[str, ToolView]:
         r["slug"]: Community(r["ship"], r["skip"], r["ship_pct"], r["low"], r["high"], r["provisional"])
         for r in await conn.fetch(f"SELECT * FROM {SCHEMA}.tallies WHERE slug = ANY($1::text[])", known)
     }
-    return {
-        r["slug"]: ToolView(
+    views = {}
+    for r in rows:
+        slug = r["slug"]
+        panel, community = panels.get(slug), communities.get(slug)
+        values = [r["record"], r["version"], r["announced_at"], *review_rows[slug], panel, community]
+        revision = _digest(values)
+        if seen is not None and (view := seen.get(slug)) is not None and view.revision == revision:
+            views[slug] = view
+            continue
+        reviews: dict[str, ReviewView] = {}
+        for body_text, received_at in review_rows[slug]:
+            body = json.loads(body_text)
+            reviews[body["persona"]] = review_view(body, received_at)
+        views[slug] = ToolView(
             Tool.model_validate_json(r["record"]),
             r["version"],
             r["announced_at"],
-            panels.get(r["slug"]),
-            communities.get(r["slug"]),
-            reviews[r["slug"]],
-            revision=_digest([*read[r["slug"]], panels.get(r["slug"]), communities.get(r["slug"])]),
+            panel,
+            community,
+            reviews,
+            revision=revision,
         )
-        for r in rows
-    }
+    return views
 
 
 def _digest(values: list[Any]) -> str:

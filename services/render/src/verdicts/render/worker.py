@@ -80,7 +80,7 @@ async def render_pages(
     """Render ``pages`` from one reading of the read model (the tools they show read together),
     each in a span joining the trace that queued it (links: the rest), and publish them as one
     batch in the caller's transaction. Returns what was published."""
-    views = Views(conn)
+    views = Views(conn, site.seen)
     await views.prepare(p.page for p in pages)
     rendered: list[tuple[list[Output], Mapping[str, str]]] = []
     for page in pages:
