@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,7 @@ class Runtime:
         )
 
 
+@functools.cache  # a handful of subjects, asked on every hot-path publish
 def stream_for(subject: str) -> str:
     from verdicts.contracts.subjects import ALL_STREAMS
 
