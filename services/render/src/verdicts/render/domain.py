@@ -462,8 +462,11 @@ def gap_data(value: Gap) -> dict[str, Any]:
     return {"points": value.points, "flagged": value.flagged, "direction": value.direction}
 
 
-def scorecard(left: ToolView, right: ToolView) -> list[dict[str, Any]]:
-    """The reviewer scorecard: each persona in panel order, and how it judged each tool."""
+def scorecard(
+    left: ToolView, right: ToolView, personas: Sequence[Persona] | None = None
+) -> list[dict[str, Any]]:
+    """The reviewer scorecard: each persona in panel order (``personas_of`` both, unless given),
+    and how it judged each tool."""
 
     def cell(view: ToolView, persona: str) -> dict[str, Any] | None:
         review = view.reviews.get(persona)
@@ -471,7 +474,7 @@ def scorecard(left: ToolView, right: ToolView) -> list[dict[str, Any]]:
 
     return [
         {"persona": p.id, "name": p.name, "a": cell(left, p.id), "b": cell(right, p.id)}
-        for p in personas_of(left, right)
+        for p in (personas_of(left, right) if personas is None else personas)
     ]
 
 
@@ -487,10 +490,11 @@ def comparison_data(
     base_url: str,
     data: Callable[[ToolView], Any] = tool_data,
     split: Callable[[ToolView], Any] = split_data,
+    personas: Sequence[Persona] | None = None,
 ) -> dict[str, Any]:
     """A comparison's JSON (the page's index.json and the partner API): what its page shows.
     ``data`` and ``split`` give each tool's parts (``tool_data``, ``split_data``, or the same made
-    once for many pages)."""
+    once for many pages); ``personas``, those of both tools when the page has them already."""
     path = "/" + comparison_path(left.slug, right.slug)
     views = (left, right)
     return {
@@ -500,7 +504,7 @@ def comparison_data(
         "b": data(right),
         "pricing_read": pricing_read(left.tool, right.tool),
         "gaps": {v.slug: gap_data(gap(v, flag_from)) for v in views},
-        "scorecard": scorecard(left, right),
+        "scorecard": scorecard(left, right, personas),
         "splits": {v.slug: split(v) for v in views},
     }
 

@@ -19,6 +19,7 @@ from verdicts.render import store
 from verdicts.render.domain import (
     RankingView,
     ReviewView,
+    SplitLine,
     ToolView,
     badge_label,
     by_panel_ship,
@@ -163,6 +164,7 @@ class Site:
         macros = cast(Any, self.env.get_template("macros.html").module)
         self.card_html: Callable[[ToolView], Markup] = macros.card
         self.review_html: Callable[[ReviewView | None], Markup] = macros.review
+        self.split_card_html: Callable[[ToolView, dict[str, Any]], Markup] = macros.split_card
         self.no_review = self.review_html(None)
         self._made: dict[tuple[str, str], tuple[ToolView | str, Any]] = {}
         self.seen: dict[str, ToolView] = {}
@@ -197,6 +199,13 @@ class Site:
     def reviews(self, view: ToolView) -> dict[str, Markup]:
         """Each persona's review of the tool as HTML (``no_review`` for a persona without one)."""
         return self.made("reviews", view, lambda v: {p: self.review_html(r) for p, r in v.reviews.items()})
+
+    def split(self, view: ToolView) -> dict[str, list[SplitLine]]:
+        return self.made("split", view, reviewer_split)
+
+    def split_card(self, view: ToolView) -> Markup:
+        """Who said ship and who said skip, as the comparison page shows it for the tool."""
+        return self.made("split_card", view, lambda v: self.split_card_html(v, self.split(v)))
 
     def tool_json(self, view: ToolView) -> msgspec.Raw:
         return self.made("json", view, lambda v: msgspec.Raw(page_json(tool_data(v))))
@@ -255,8 +264,11 @@ class Site:
         standings = {v.slug: standing_text(rankings[v.tool.category], v.slug, v.tool.category) for v in views}
         reviews_a, reviews_b = self.reviews(left), self.reviews(right)
         no = self.no_review
+        personas = personas_of(left, right)
         split = lambda v: self.made("split_data", v, split_data)  # noqa: E731
-        data = comparison_data(left, right, self.gap_flag_points, self.base_url, self.tool_json, split)
+        data = comparison_data(
+            left, right, self.gap_flag_points, self.base_url, self.tool_json, split, personas
+        )
         return self._html(
             "compare.html",
             comparison_path(a, b),
@@ -267,10 +279,8 @@ class Site:
             card_a=self.card(left),
             card_b=self.card(right),
             views=views,
-            scorecard=[
-                (p, reviews_a.get(p.id, no), reviews_b.get(p.id, no)) for p in personas_of(left, right)
-            ],
-            splits={v.slug: self.made("split", v, reviewer_split) for v in views},
+            scorecard=[(p, reviews_a.get(p.id, no), reviews_b.get(p.id, no)) for p in personas],
+            split_cards={v.slug: self.split_card(v) for v in views},
             gaps={v.slug: gap(v, self.gap_flag_points) for v in views},
             pricing=pricing_read(left.tool, right.tool),
             standings=standings,
@@ -292,7 +302,7 @@ class Site:
             t=view,
             card=self.card(view),
             rivals=sorted(rivals),
-            split=reviewer_split(view),
+            split=self.split(view),
             gap=gap(view, self.gap_flag_points),
             panel=[(p, reviews.get(p.id, self.no_review)) for p in personas_of(view)],
             jsonld=json_ld(self.tool_ld(view)),
