@@ -34,7 +34,18 @@ def serve(app: object, settings: PlatformSettings) -> bool:
     """Serve until SIGINT/SIGTERM; False when the app failed to start."""
     if settings.http_server == "uvicorn":
         return _serve_uvicorn(app, settings)
-    return asyncio.run(_serve_granian(app, settings))
+    with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+        return runner.run(_serve_granian(app, settings))
+
+
+def _loop_factory(settings: PlatformSettings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop (libuv) where chosen and installed; asyncio's own loop otherwise."""
+    if settings.event_loop == "uvloop":
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            return uvloop.new_event_loop
+    return None
 
 
 def _serve_uvicorn(app: object, settings: PlatformSettings) -> bool:

@@ -88,6 +88,10 @@ class PlatformSettings(DeliverySettings):
         default="granian",
         description="What serves the HTTP API in the process: granian (embedded, faster) or uvicorn",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop under granian: uvloop (libuv, where installed) or asyncio's own",
+    )
     trace_sample_ratio: float = Field(
         default=0.1,
         ge=0,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import msgspec
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
 from verdicts.platform.db import Conn
@@ -166,6 +166,7 @@ class Site:
         self.review_html: Callable[[ReviewView | None], Markup] = macros.review
         self.split_card_html: Callable[[ToolView, dict[str, Any]], Markup] = macros.split_card
         self.no_review = self.review_html(None)
+        self._templates: dict[str, Template] = {}
         self._made: dict[tuple[str, str], tuple[ToolView | str, Any]] = {}
         self.seen: dict[str, ToolView] = {}
         """The views the re-render loop's batches read (``Views``), kept to be known again."""
@@ -213,10 +214,16 @@ class Site:
     def tool_ld(self, view: ToolView) -> msgspec.Raw:
         return self.made("ld", view, lambda v: ld_part(tool_ld(v, self.base_url)))
 
+    def template(self, name: str) -> Template:
+        """A page template, looked up once (``Environment.get_template`` checks its cache each time)."""
+        if (found := self._templates.get(name)) is None:
+            found = self._templates[name] = self.env.get_template(name)
+        return found
+
     def _html(
         self, template: str, path: str, kind: str, data: dict[str, Any], **context: Any
     ) -> list[Output]:
-        html = self.env.get_template(template).render(
+        html = self.template(template).render(
             base_url=self.base_url, json_href=f"/{path}index.json", **context
         )
         return [
@@ -312,7 +319,7 @@ class Site:
         view = await (Views(conn) if read is None else read).tool(slug)
         if view is None:
             return []
-        svg = self.env.get_template("badge.svg").render(
+        svg = self.template("badge.svg").render(
             label=badge_label(view), verdict=view.verdict, name=view.tool.name
         )
         return [Output(f"badges/{slug}.svg", svg.encode(), "image/svg+xml", "badge")]
@@ -414,7 +421,5 @@ class Site:
             newest = max(moments, default=datetime.now(UTC))
             entries.append({"week": week, "views": views, "flipped": flipped, "updated": newest})
         updated = max((e["updated"] for e in entries), default=datetime.now(UTC))
-        atom = self.env.get_template("feed.atom").render(
-            base_url=self.base_url, entries=entries, updated=updated
-        )
+        atom = self.template("feed.atom").render(base_url=self.base_url, entries=entries, updated=updated)
         return [Output("weekly/feed.atom", atom.encode(), "application/atom+xml", "feed")]
