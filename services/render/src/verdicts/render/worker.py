@@ -28,7 +28,10 @@ from verdicts.render.pages import Output, Site, Views
 from verdicts.render.publisher import DirectoryPublisher, Publisher
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = 500
+"""Pages per transaction when many are due. A batch costs two file-system syncs and one read of
+its tools whatever its size: 500 pages (about a quarter of a second here) publish ~7% faster
+than 200; a page due alone still goes out within a tick."""
 
 
 class TooManyPairs(Exception):
