@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-RATE_HZ = 50
+RATE_HZ = 100
 TOP = 15
 
 
