@@ -3,7 +3,7 @@
   make bench          python -m bench            the goal table at sizes that take minutes
   make bench-full     python -m bench --full     full sizes: 1,000,000 votes, the 100,000-vote crash
                                                  run, and the model benchmarks (inference, panel)
-  make bench-profile  python -m bench --profile  py-spy profiles of votes and render, bench/results/
+  make bench-profile  python -m bench --profile  py-spy profiles of votes, render and ingest, bench/results/
   python -m bench chaos                          the whole-pipeline chaos run (many minutes)
   python -m bench votes render ...               only those
 
@@ -32,7 +32,9 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("only", nargs="*", choices=[[], "chaos", *GOALS, *MODELS], help="parts to run")
     parser.add_argument("--full", action="store_true", help="full sizes and the model benchmarks")
-    parser.add_argument("--profile", action="store_true", help="py-spy votes and render into bench/results")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy votes, render and ingest into bench/results"
+    )
     parser.add_argument("--tools", type=int, default=2000, help="tools announced in the ingest benchmark")
     parser.add_argument("--site-tools", type=int, default=1000, help="tools in the render benchmark")
     parser.add_argument("--raw-votes", type=int, default=20_000, help="raw JetStream publishes (baseline)")
@@ -58,7 +60,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     chosen = set(args.only) or {*GOALS, *(MODELS if args.full else ())}
     if args.profile and not args.only:
-        chosen = {"votes", "render"}
+        chosen = {"votes", "render", "ingest"}
     started = time.monotonic()
     rows: list[Row] = []
     if "chaos" in chosen:
@@ -85,7 +87,7 @@ def main() -> None:
                 print(render.report(measured), flush=True)
                 rows += render.rows(measured)
             if "ingest" in chosen:
-                measured = asyncio.run(ingest.run(env, args.tools))
+                measured = asyncio.run(ingest.run(env, args.tools, profile=args.profile))
                 print(ingest.report(measured), flush=True)
                 rows += ingest.rows(measured)
             if "pages" in chosen:

@@ -6,6 +6,7 @@ else, measured in the same run:
 - ``POST /v1/tools/batch`` (BATCH tools a request) against asyncpg ``COPY`` of BATCH rows at a time,
   both BATCH_CONCURRENCY in flight.
 
+The HTTP load is wrk (``bench/wrk/bodies.lua``: each body once), pinned away from the service.
 Both HTTP clocks stop when the outbox has published every announcement, and the service's CPU
 seconds (its whole process: HTTP, SQL, relay) are counted to the same point.
 """
@@ -13,17 +14,21 @@ seconds (its whole process: HTTP, SQL, relay) are counted to the same point.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from bench.harness import Running, Servers, admin_headers, running_service
+from bench.profile import profiled
 from bench.table import Goal, Row
+from bench.wrk import wrk
 from verdicts.platform.testing import sample_tools
 
 SAMPLE = sample_tools()
@@ -85,6 +90,23 @@ async def _outbox_drained(database_url: str, timeout_s: float = 600) -> None:
         await conn.close()
 
 
+async def _tools_stored(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM ingest.tools"))
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def _lines(lines: list[str], prefix: str) -> Iterator[Path]:
+    """``lines`` in an owner-only temporary file (the headers file holds a partner key)."""
+    with tempfile.NamedTemporaryFile("w", prefix=prefix, suffix=".txt") as file:
+        file.write("\n".join(lines) + "\n")
+        file.flush()
+        yield Path(file.name)
+
+
 async def through_http(
     service: Running,
     database_url: str,
@@ -92,25 +114,38 @@ async def through_http(
     path: str,
     concurrency: int,
     headers: dict[str, str],
+    tools: int,
 ) -> tuple[float, float, float]:
-    """Seconds and service CPU seconds to POST every body (each answered 200/201) and publish
-    every announcement they caused; and the seconds until the last answer (all stored, not yet
-    all published)."""
-    headers = headers | {"Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=service.url, timeout=120, headers=headers) as client:
-
-        async def post(body: bytes) -> None:
-            response = await client.post(path, content=body)
-            assert response.status_code in (200, 201), response.text
-            if path.endswith("batch"):
-                assert response.json()["summary"]["rejected"] == 0, response.text
-
+    """Seconds and service CPU seconds to POST every body once with wrk (``bodies.lua``; each
+    answered 200/201, ``tools`` new tools stored) and publish every announcement they caused; and
+    the seconds until the last answer (all stored, not yet all published)."""
+    header_lines = [f"{k}: {v}" for k, v in (headers | {"Content-Type": "application/json"}).items()]
+    stored = await _tools_stored(database_url)
+    with (
+        _lines([b.decode() for b in bodies], "verdicts-bench-bodies-") as bodies_file,
+        _lines(header_lines, "verdicts-bench-headers-") as headers_file,
+    ):
         cpu = service.cpu_s()
         start = time.perf_counter()
-        await _pool_map(bodies, post, concurrency)
+        result = await asyncio.to_thread(
+            wrk,
+            service.url,
+            "bodies",
+            path,
+            bodies_file,
+            headers_file,
+            1,
+            connections=concurrency,
+            duration_s=600,
+            timeout_s=120,
+        )
         answered = time.perf_counter() - start
         await _outbox_drained(database_url)
-        return time.perf_counter() - start, service.cpu_s() - cpu, answered
+        seconds, cpu_s = time.perf_counter() - start, service.cpu_s() - cpu
+    assert result.ok == result.requests == len(bodies), result
+    assert set(result.statuses) <= {200, 201}, result.statuses
+    assert await _tools_stored(database_url) - stored == tools, "not every tool was stored"
+    return seconds, cpu_s, answered
 
 
 async def _raw_pool(database_url: str, table: str, concurrency: int) -> asyncpg.Pool:
@@ -160,7 +195,9 @@ def _batches(items: list[dict[str, Any]]) -> list[bytes]:
     return [json.dumps(items[i : i + BATCH]).encode() for i in range(0, len(items), BATCH)]
 
 
-async def run(env: Servers, n: int) -> dict[str, float]:
+async def run(env: Servers, n: int, *, profile: bool = False) -> dict[str, float]:
+    """``n`` tools one a request, at least MIN_BATCH_TOOLS in batches; py-spy of the ingest
+    process during the one-a-request run when ``profile``."""
     batch_n = max(n, MIN_BATCH_TOOLS) // BATCH * BATCH
     insert_s = await raw_insert(env.database_url, tools(n, "raw"))
     copy_s = await raw_copy(env.database_url, tools(batch_n, "copy"))
@@ -169,15 +206,17 @@ async def run(env: Servers, n: int) -> dict[str, float]:
     batches = _batches(tools(batch_n, "batch"))
     with running_service("ingest", env) as service:
         db = env.database_url
+        warm = [json.dumps(t).encode() for t in tools(50, "warm")]
+        await through_http(service, db, warm, "/v1/tools", 4, headers, len(warm))
         await through_http(
-            service, db, [json.dumps(t).encode() for t in tools(50, "warm")], "/v1/tools", 4, headers
+            service, db, _batches(tools(BATCH, "warm-batch")), "/v1/tools/batch", 1, headers, BATCH
         )
-        await through_http(service, db, _batches(tools(BATCH, "warm-batch")), "/v1/tools/batch", 1, headers)
-        http_s, http_cpu, http_answered_s = await through_http(
-            service, db, singles, "/v1/tools", CONCURRENCY, headers
-        )
+        with profiled(service.pid, "ingest", enabled=profile):
+            http_s, http_cpu, http_answered_s = await through_http(
+                service, db, singles, "/v1/tools", CONCURRENCY, headers, n
+            )
         batch_s, batch_cpu, batch_answered_s = await through_http(
-            service, db, batches, "/v1/tools/batch", BATCH_CONCURRENCY, headers
+            service, db, batches, "/v1/tools/batch", BATCH_CONCURRENCY, headers, batch_n
         )
     return {
         "tools": n,

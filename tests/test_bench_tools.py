@@ -1,6 +1,7 @@
-"""The benchmark's own instruments: the goal table judges figures right, and the wrk votes script
-(real Debian wrk against a local recording server) casts each (voter, tool) pair once, with a
-fresh nonce, and stops at its limit."""
+"""The benchmark's own instruments: the goal table judges figures right, and the wrk scripts (real
+Debian wrk against a local recording server) do what the figures assume: the votes script casts each
+(voter, tool) pair once, with a fresh nonce, and stops at its limit; the bodies script posts each
+body once and stops when all are answered."""
 
 from __future__ import annotations
 
@@ -47,12 +48,14 @@ def test_top_frames_count_own_and_total_samples():
 class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as wrk expects
     bodies: list[dict[str, Any]] = []
+    keys: list[str | None] = []
     lock = threading.Lock()
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         with self.lock:
             self.bodies.append(body)
+            self.keys.append(self.headers.get("X-Bench-Key"))
         self.send_response(202)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -65,7 +68,7 @@ class Recorder(BaseHTTPRequestHandler):
 def recorder() -> Iterator[str]:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed: `make test` installs it (make wrk)")
-    Recorder.bodies = []
+    Recorder.bodies, Recorder.keys = [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -99,3 +102,16 @@ def test_the_votes_script_casts_each_voter_and_tool_once_and_stops_at_its_limit(
     assert min(int(n.removeprefix("wrk-")) for n in nonces) >= 1000  # after an earlier run's ballots
     assert {b["choice"] for b in bodies} == {"ship", "skip"}
     assert result.seconds < 30  # stopped at its limit, not at --duration's end
+
+
+def test_the_bodies_script_posts_each_body_once_with_the_headers_and_stops(recorder, tmp_path: Path):
+    bodies, headers = tmp_path / "bodies.txt", tmp_path / "headers.txt"
+    bodies.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(101)))
+    headers.write_text("Content-Type: application/json\nX-Bench-Key: secret: with colon\n")
+    result = wrk(
+        recorder, "bodies", "/v1/tools", bodies, headers, 2, threads=2, connections=8, duration_s=120
+    )
+    assert sorted(b["n"] for b in Recorder.bodies) == list(range(101))  # each once, none lost
+    assert Recorder.keys == ["secret: with colon"] * 101
+    assert result.ok == result.requests == result.sent == 101
+    assert result.seconds < 30  # stopped once every body was answered
