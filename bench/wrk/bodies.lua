@@ -67,12 +67,8 @@ function response(status, headers, body)
   report.count(status)
   answered = answered + 1
   if answered == #mine then
-    io.write("WRK_LIMIT\n")
-    io.flush()
-    wrk.thread:stop()
+    report.stop_thread()
   end
 end
 
-function done(summary, latency, requests)
-  report.done(summary, latency)
-end
+done = report.done

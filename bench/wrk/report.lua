@@ -8,6 +8,14 @@ function report.setup(thread)
   table.insert(threads, thread)
 end
 
+-- Called from a thread's response() once it has every answer it wants: wrk itself runs for its whole
+-- --duration, so bench/wrk.py interrupts it once every thread has printed this line.
+function report.stop_thread()
+  io.write("WRK_LIMIT\n")
+  io.flush()
+  wrk.thread:stop()
+end
+
 -- Called from each thread's response(): counts by status (kept in the thread's globals).
 function report.count(status)
   statuses[status] = (statuses[status] or 0) + 1

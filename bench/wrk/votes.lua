@@ -55,13 +55,8 @@ function response(status, headers, body)
   report.count(status)
   answered = answered + 1
   if limit > 0 and answered == limit then
-    -- wrk itself runs for its whole --duration: bench/wrk.py interrupts it on this line.
-    io.write("WRK_LIMIT\n")
-    io.flush()
-    wrk.thread:stop()
+    report.stop_thread()
   end
 end
 
-function done(summary, latency, requests)
-  report.done(summary, latency)
-end
+done = report.done
