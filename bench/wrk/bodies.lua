@@ -10,13 +10,7 @@
 local report = require("report")
 
 statuses, answered_ok, sent = {}, 0, 0
-local thread_count = 0
-
-function setup(thread)
-  thread:set("thread_index", thread_count)
-  thread_count = thread_count + 1
-  report.setup(thread)
-end
+setup = report.setup
 
 local path, headers, mine, answered = "/", {}, {}, 0
 -- wrk (Debian's 4.1) calls the first thread's request() once before the run, to check the script:

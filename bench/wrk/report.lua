@@ -4,7 +4,9 @@ local report = {}
 
 local threads = {}
 
+-- wrk's setup(): each thread gets its number, thread_index (0, 1, ...), in its globals.
 function report.setup(thread)
+  thread:set("thread_index", #threads)
   table.insert(threads, thread)
 end
 

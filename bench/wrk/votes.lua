@@ -11,13 +11,7 @@
 local report = require("report")
 
 statuses, answered_ok, sent = {}, 0, 0
-local thread_count = 0
-
-function setup(thread)
-  thread:set("thread_index", thread_count)
-  thread_count = thread_count + 1
-  report.setup(thread)
-end
+setup = report.setup
 
 local tokens, tools = {}, {}
 local answered, limit, pause, stride, offset = 0, 0, 0, 1, 0
