@@ -14,6 +14,16 @@ from verdicts.platform.broker import nack, waited_out
 pytestmark = pytest.mark.unit
 
 
+def _raised_while_handling(error: BaseException, cause: BaseException) -> BaseException:
+    try:
+        try:
+            raise cause
+        except BaseException:
+            raise error  # noqa: B904 -- an implicit __context__, as asyncpg's __aexit__ leaves it
+    except BaseException as raised:
+        return raised
+
+
 async def test_a_failed_message_comes_back_after_a_delay():
     delays: list[float | None] = []
     message = NatsMessage.__new__(NatsMessage)  # no raw message needed: only nack is called
@@ -36,12 +46,23 @@ async def test_a_failed_message_comes_back_after_a_delay():
         asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
         ConnectionRefusedError(111, "Connection refused"),
         TimeoutError(),
+        # a transaction left after PostgreSQL was killed (the full chaos run dead-lettered tallies)
+        asyncpg.InterfaceError("cannot call Transaction.__aexit__(): the underlying connection is closed"),
+        _raised_while_handling(ValueError("bad"), asyncpg.exceptions.ConnectionDoesNotExistError("gone")),
     ],
 )
 def test_postgresql_or_nats_away_is_waited_out(error):
     assert waited_out(error)
 
 
-@pytest.mark.parametrize("error", [ValueError("bad payload"), LookupError("no tool"), TypeError("bug")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad payload"),
+        LookupError("no tool"),
+        TypeError("bug"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+    ],
+)
 def test_a_bad_message_or_a_bug_still_uses_up_its_deliveries(error):
     assert not waited_out(error)
