@@ -441,11 +441,11 @@ async def check_dead_letters(nats_url: str, poison_ids: list[str], consumers: in
         await nc.close()
     parked = Counter(letter.record.original_msg_id for letter in letters)
     unexplained = [
-        f"#{letter.id} {letter.record.subject} ({letter.record.consumer}): {letter.record.reason[:160]}"
+        f"{letter.record.subject} ({letter.record.consumer}): {letter.record.reason[:160]}"
         for letter in letters
         if letter.record.original_msg_id not in poison_ids
     ]
-    problems = list(unexplained)
+    problems = [f"{n}x {what}" for what, n in Counter(unexplained).most_common()]  # alike, once
     for msg_id in poison_ids:  # one dead letter per message: the first consumer's (dlq:<stream>:<seq>)
         if not 1 <= parked[msg_id] <= consumers:
             problems.append(f"{msg_id} parked {parked[msg_id]} times ({consumers} consumers read it)")
