@@ -142,24 +142,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 def _connection_closed(exc: BaseException) -> bool:
     """asyncpg's InterfaceError for a connection PostgreSQL dropped ("cannot call
-    Transaction.__aexit__(): the underlying connection is closed"); other InterfaceErrors are
-    misuse, a bug to park."""
+    Transaction.__aexit__(): the underlying connection is closed", whether the transaction's body
+    failed first or not); other InterfaceErrors are misuse, a bug to park."""
     return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
 
 
 def waited_out(exc: BaseException) -> bool:
     """A message whose handler found PostgreSQL or NATS away is redelivered with backoff until they
     are back, never parked: a restart of a few seconds used to use up its deliveries and dead-letter
-    every message in flight (found by the pipeline chaos run). The error may be the one raised
-    while leaving a transaction whose connection went, so its causes are looked at too."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, UNAVAILABLE) or _connection_closed(current):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
+    every message in flight (found by the pipeline chaos run). Only the error itself counts, not
+    what it was raised while handling: a bad message's error raised in an ``except OSError`` block
+    must still be parked, not retried forever."""
+    return isinstance(exc, UNAVAILABLE) or _connection_closed(exc)
 
 
 def describe(exc: BaseException) -> str:
